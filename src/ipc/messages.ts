@@ -1,0 +1,85 @@
+// Messages on the IPC channels between the supervisor, connection processes and the keyserver.
+// Every message from a connection process is untrusted (it parses attacker bytes): the receiver
+// validates it with the parse functions below and drops the child on anything unexpected.
+
+// Public view of a vhost as a connection process needs it: no key, no backend address.
+export interface VhostView {
+  id: number
+  match: { localAddress?: string; localPort?: number; sniNames?: (string | null)[] }
+  chain: string[] // base64 DER, leaf first
+  schemes: number[] // signature schemes the keyserver can produce with this vhost's key
+  cipherSuites13: number[]
+  cipherSuites12: number[]
+  groups: number[]
+  honorClientCipherOrder: boolean
+  alpn?: string[]
+  tls12: boolean
+  tls13: boolean
+}
+
+// supervisor → connection process
+export type ToConn =
+  | { t: 'setup'; vhosts: VhostView[]; maxHandshakeMs: number }
+  | { t: 'client'; conn: number; localAddress: string; localPort: number; remoteAddress: string; remotePort: number } // + client socket
+  | { t: 'backend'; ok: true } // + backend socket
+  | { t: 'backend'; ok: false; reason: string }
+  | { t: 'signed'; id: number; signature: string }
+  | { t: 'sign-failed'; id: number }
+
+// connection process → supervisor
+export type FromConn =
+  | { t: 'ready' }
+  | { t: 'vhost'; vhost: number; serverName?: string }
+  | { t: 'sign'; id: number; scheme: number; message: string }
+  | { t: 'handshake'; version: string; suite: string; group: string; alpn?: string }
+  | { t: 'backend' }
+  | { t: 'done'; outcome: string; bytesIn: number; bytesOut: number }
+
+// supervisor → keyserver
+export type ToKeyserver =
+  | { t: 'keys'; keys: { vhost: number; pem: string }[] }
+  | { t: 'sign'; id: number; conn: number; vhost: number; scheme: number; message: string }
+  | { t: 'forget'; conn: number }
+
+// keyserver → supervisor
+export type FromKeyserver =
+  | { t: 'ready'; schemes: { vhost: number; schemes: number[] }[] }
+  | { t: 'signed'; id: number; signature: string }
+  | { t: 'refused'; id: number; reason: string }
+
+const MAX_BASE64 = 1024 // a signed payload is at most 64 + 34 + 1 + 48 bytes
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+function isUint(v: unknown, max = 0x7fffffff): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max
+}
+function isShortString(v: unknown, max: number): v is string {
+  return typeof v === 'string' && v.length <= max
+}
+
+// Validates a message from an untrusted connection process; undefined means "protocol violation".
+export function parseFromConn(v: unknown): FromConn | undefined {
+  if (!isObject(v)) return undefined
+  switch (v.t) {
+    case 'ready':
+    case 'backend':
+      return { t: v.t }
+    case 'vhost':
+      if (!isUint(v.vhost, 1 << 16)) return undefined
+      if (v.serverName !== undefined && !isShortString(v.serverName, 255)) return undefined
+      return { t: 'vhost', vhost: v.vhost, serverName: v.serverName as string | undefined }
+    case 'sign':
+      if (!isUint(v.id) || !isUint(v.scheme, 0xffff) || !isShortString(v.message, MAX_BASE64)) return undefined
+      return { t: 'sign', id: v.id, scheme: v.scheme, message: v.message }
+    case 'handshake':
+      if (!isShortString(v.version, 16) || !isShortString(v.suite, 64) || !isShortString(v.group, 32)) return undefined
+      if (v.alpn !== undefined && !isShortString(v.alpn, 255)) return undefined
+      return { t: 'handshake', version: v.version, suite: v.suite, group: v.group, alpn: v.alpn as string | undefined }
+    case 'done':
+      if (!isShortString(v.outcome, 200) || !isUint(v.bytesIn, Number.MAX_SAFE_INTEGER) || !isUint(v.bytesOut, Number.MAX_SAFE_INTEGER)) return undefined
+      return { t: 'done', outcome: v.outcome, bytesIn: v.bytesIn, bytesOut: v.bytesOut }
+  }
+  return undefined
+}

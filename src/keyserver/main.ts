@@ -1,0 +1,54 @@
+// The keyserver process: holds the private keys, signs checked payloads for connections, nothing else.
+// It talks only to the supervisor over the IPC channel; the supervisor names the connection and its vhost.
+import { createLocalSigner } from '../crypto/keys.js'
+import type { Signer } from '../tls/index.js'
+import type { FromKeyserver, ToKeyserver } from '../ipc/messages.js'
+import { checkSignPayload, SIGNATURES_PER_CONNECTION } from './policy.js'
+
+export function runKeyserver(): void {
+  const signers = new Map<number, Signer>()
+  const used = new Map<number, number>() // connection id → signatures made
+  const send = (m: FromKeyserver) => process.send!(m)
+
+  process.on('message', (raw: unknown) => {
+    const m = raw as ToKeyserver
+    switch (m.t) {
+      case 'keys': {
+        signers.clear()
+        for (const { vhost, pem } of m.keys) signers.set(vhost, createLocalSigner(pem))
+        send({ t: 'ready', schemes: [...signers].map(([vhost, s]) => ({ vhost, schemes: [...s.schemes] })) })
+        break
+      }
+      case 'sign':
+        void sign(m)
+        break
+      case 'forget':
+        used.delete(m.conn)
+        break
+    }
+  })
+  // The supervisor is gone: nothing left to serve.
+  process.on('disconnect', () => process.exit(0))
+
+  async function sign(m: Extract<ToKeyserver, { t: 'sign' }>) {
+    const refuse = (reason: string) => {
+      process.stderr.write(`titus keyserver: refused to sign for connection ${m.conn}: ${reason}\n`)
+      send({ t: 'refused', id: m.id, reason })
+    }
+    const signer = signers.get(m.vhost)
+    if (!signer) return refuse(`no key for vhost ${m.vhost}`)
+    if (!signer.schemes.includes(m.scheme)) return refuse(`scheme 0x${m.scheme.toString(16)} does not fit the key`)
+    const count = used.get(m.conn) ?? 0
+    if (count >= SIGNATURES_PER_CONNECTION) return refuse('signature budget exhausted')
+    const message = Buffer.from(m.message, 'base64')
+    const problem = checkSignPayload(message)
+    if (problem) return refuse(problem)
+    used.set(m.conn, count + 1)
+    try {
+      const signature = await signer.sign(m.scheme, message)
+      send({ t: 'signed', id: m.id, signature: Buffer.from(signature).toString('base64') })
+    } catch (err) {
+      refuse(`signing failed: ${(err as Error).message}`)
+    }
+  }
+}

@@ -1,0 +1,33 @@
+// Which JavaScript runtime titus runs on, and how to start another titus process on the same one.
+// This folder is the only place that knows about Node/Bun/Deno differences.
+
+declare const Bun: { version: string } | undefined
+declare const Deno: { version: { deno: string }; execPath(): string } | undefined
+
+export type RuntimeName = 'node' | 'bun' | 'deno'
+
+export interface RuntimeInfo {
+  name: RuntimeName
+  version: string
+  // Running as a `bun build --compile` executable: the executable is the whole program.
+  standalone: boolean
+}
+
+function detect(): RuntimeInfo {
+  if (typeof Deno !== 'undefined') return { name: 'deno', version: Deno.version.deno, standalone: false }
+  if (typeof Bun !== 'undefined') {
+    // A compiled Bun executable runs its embedded entry from the virtual /$bunfs/ filesystem.
+    const standalone = (process.argv[1] ?? '').startsWith('/$bunfs/') || import.meta.url.includes('$bunfs')
+    return { name: 'bun', version: Bun.version, standalone }
+  }
+  return { name: 'node', version: process.versions.node, standalone: false }
+}
+
+export const runtime: RuntimeInfo = detect()
+
+// The command line that starts `script` (a bundle path) with `args` on this runtime, for child processes.
+export function selfCommand(script: string, args: readonly string[]): { file: string; args: string[] } {
+  if (runtime.standalone) return { file: process.execPath, args: [...args] }
+  if (runtime.name === 'deno') return { file: process.execPath, args: ['run', '-A', script, ...args] }
+  return { file: process.execPath, args: [script, ...args] }
+}

@@ -1,0 +1,68 @@
+// `titus [options]`: load the configuration, start the supervisor, handle signals.
+import { ConfigError, EXIT_CONFIG, describeConfig, loadConfig, type ConfigEntry, type TitusConfig } from '../config/index.js'
+import type { CommandLineEntry } from '../cli.js'
+import { CredentialError, loadVhosts } from './credentials.js'
+import { log, setLogFormat } from './log.js'
+import { Supervisor } from './supervisor.js'
+
+// Active connections get this long to finish after SIGTERM/SIGINT.
+const SHUTDOWN_GRACE_MS = 30_000
+
+export function toConfigEntries(entries: readonly CommandLineEntry[]): ConfigEntry[] {
+  return entries.map(e => ({ name: e.name, value: e.value, file: '<command line>', line: e.position }))
+}
+
+function load(entries: ConfigEntry[]): { config: TitusConfig; vhosts: ReturnType<typeof loadVhosts> } {
+  const config = loadConfig(entries)
+  return { config, vhosts: loadVhosts(config) }
+}
+
+export async function runTitus(entries: readonly CommandLineEntry[], opts: { checkOnly: boolean }): Promise<number> {
+  const configEntries = toConfigEntries(entries)
+  let loaded: ReturnType<typeof load>
+  try {
+    loaded = load(configEntries)
+    if (!opts.checkOnly && loaded.config.listen.length === 0) throw new ConfigError('<command line>', 0, 'listen', 'no listen address or port configured')
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof CredentialError) {
+      process.stderr.write(`titus: ${err.message}\n`)
+      return EXIT_CONFIG
+    }
+    throw err
+  }
+  if (opts.checkOnly) {
+    process.stdout.write(describeConfig(loaded.config))
+    return 0
+  }
+  return serve(configEntries, loaded)
+}
+
+export async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof load>): Promise<number> {
+  setLogFormat(loaded.config.logFormat)
+  const supervisor = new Supervisor(loaded.config, loaded.vhosts)
+  try {
+    await supervisor.start()
+  } catch (err) {
+    log('fatal', { error: (err as Error).message })
+    await supervisor.stop(0)
+    return 1
+  }
+  return new Promise(resolve => {
+    const shutdown = (signal: string) => {
+      log('shutdown', { signal, active: supervisor.activeConnections })
+      process.removeAllListeners('SIGTERM')
+      process.removeAllListeners('SIGINT')
+      void supervisor.stop(SHUTDOWN_GRACE_MS).then(() => resolve(0))
+    }
+    process.on('SIGTERM', () => shutdown('SIGTERM'))
+    process.on('SIGINT', () => shutdown('SIGINT'))
+    process.on('SIGHUP', () => {
+      try {
+        const next = load(configEntries)
+        void supervisor.reload(next.config, next.vhosts).then(() => log('reloaded', {}))
+      } catch (err) {
+        log('reload-rejected', { error: (err as Error).message })
+      }
+    })
+  })
+}
