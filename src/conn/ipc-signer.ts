@@ -8,6 +8,7 @@ export class IpcSigner implements Signer {
 
   constructor(
     readonly schemes: readonly number[],
+    private readonly conn: number,
     private readonly send: (m: FromConn) => void,
   ) {}
 
@@ -15,7 +16,7 @@ export class IpcSigner implements Signer {
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      this.send({ t: 'sign', id, scheme, message: Buffer.from(message).toString('base64') })
+      this.send({ t: 'sign', conn: this.conn, id, scheme, message: Buffer.from(message).toString('base64') })
     })
   }
 

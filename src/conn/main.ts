@@ -1,20 +1,24 @@
 // The connection process: receives client sockets from the supervisor, runs the TLS handshake with the
-// keyserver as signer, asks the supervisor for the backend, pumps bytes, reports, and (strict isolation)
-// exits after its one connection.
+// keyserver as signer, asks the supervisor for the backend, pumps bytes, and reports. In strict isolation
+// it serves one connection and exits; pooled, it serves many.
 import type { Socket } from 'node:net'
-import type { Credential } from '../tls/index.js'
 import type { FromConn, ToConn, VhostView } from '../ipc/messages.js'
 import { Connection } from './connection.js'
 import { IpcSigner } from './ipc-signer.js'
-import { matchVhost } from '../config/match.js'
+import { matchVhost } from './vhost-match.js'
+
+interface Served {
+  signer?: IpcSigner
+  backendWaiter?: (s: Socket | string) => void
+}
 
 export function runConnectionProcess(): void {
   const send = (m: FromConn) => process.send!(m)
   let vhosts: VhostView[] = []
   let maxHandshakeMs = 10_000
-  let signer: IpcSigner | undefined
-  let backendWaiter: ((s: Socket | string) => void) | undefined
-  let busy = false
+  let pooled = false
+  let servedAny = false
+  const served = new Map<number, Served>()
 
   process.on('message', (raw: unknown, handle?: unknown) => {
     const m = raw as ToConn
@@ -22,44 +26,50 @@ export function runConnectionProcess(): void {
       case 'setup':
         vhosts = m.vhosts
         maxHandshakeMs = m.maxHandshakeMs
+        pooled = m.pooled
         send({ t: 'ready' })
         break
       case 'client':
-        if (busy || !handle) process.exit(70)
-        busy = true
+        // Strict isolation: one connection per process, ever.
+        if ((servedAny && !pooled) || !handle) process.exit(70)
+        servedAny = true
         serve(m, handle as Socket)
         break
       case 'backend': {
-        const waiter = backendWaiter
-        backendWaiter = undefined
+        const s = served.get(m.conn)
+        const waiter = s?.backendWaiter
+        if (s) s.backendWaiter = undefined
         if (m.ok && handle) waiter?.(handle as Socket)
-        else waiter?.(m.ok ? 'no socket' : m.reason)
+        else {
+          if (handle) (handle as Socket).destroy()
+          waiter?.(m.ok ? 'no socket' : m.reason)
+        }
         break
       }
       case 'signed':
-        signer?.settle(m.id, m.signature)
-        break
       case 'sign-failed':
-        signer?.settle(m.id, undefined)
+        served.get(m.conn)?.signer?.settle(m.id, m.t === 'signed' ? m.signature : undefined)
         break
     }
   })
   process.on('disconnect', () => process.exit(0))
 
   function serve(m: Extract<ToConn, { t: 'client' }>, client: Socket) {
-    let chosen: VhostView | undefined
+    const conn = m.conn
+    const state: Served = {}
+    served.set(conn, state)
     new Connection(
       client,
       {
-        selectCredential(hello): Credential | undefined {
-          chosen = matchVhost(vhosts, { localAddress: m.localAddress, localPort: m.localPort, serverName: hello.serverName })
+        selectCredential(hello) {
+          const chosen = matchVhost(vhosts, { localAddress: m.localAddress, localPort: m.localPort, serverName: hello.serverName })
           if (!chosen) return undefined
-          send({ t: 'vhost', vhost: chosen.id, serverName: hello.serverName })
-          signer = new IpcSigner(chosen.schemes, send)
+          send({ t: 'vhost', conn, vhost: chosen.id, serverName: hello.serverName })
+          state.signer = new IpcSigner(chosen.schemes, conn, send)
           // TLS policy is per vhost, and the vhost is known only now: it travels with the credential.
           return {
             chain: chosen.chain.map(c => Buffer.from(c, 'base64')),
-            signer,
+            signer: state.signer,
             cipherSuites: chosen.cipherSuites13,
             groups: chosen.groups,
             honorClientOrder: chosen.honorClientCipherOrder,
@@ -71,15 +81,17 @@ export function runConnectionProcess(): void {
       {
         connectBackend: () =>
           new Promise(resolve => {
-            backendWaiter = resolve
-            send({ t: 'backend' })
+            state.backendWaiter = resolve
+            send({ t: 'backend', conn })
           }),
-        handshake: info => send({ t: 'handshake', ...info }),
+        handshake: info => send({ t: 'handshake', conn, ...info }),
         done: result => {
-          send({ t: 'done', ...result })
-          // Strict isolation: this process served its one connection.
-          process.disconnect?.()
-          setTimeout(() => process.exit(0), 50)
+          served.delete(conn)
+          send({ t: 'done', conn, ...result })
+          if (!pooled) {
+            process.disconnect?.()
+            setTimeout(() => process.exit(0), 50).unref?.()
+          }
         },
       },
     )

@@ -17,23 +17,23 @@ export interface VhostView {
   tls13: boolean
 }
 
-// supervisor → connection process
+// supervisor → connection process. `conn` names the connection (a pooled process serves many).
 export type ToConn =
-  | { t: 'setup'; vhosts: VhostView[]; maxHandshakeMs: number }
+  | { t: 'setup'; vhosts: VhostView[]; maxHandshakeMs: number; pooled: boolean }
   | { t: 'client'; conn: number; localAddress: string; localPort: number; remoteAddress: string; remotePort: number } // + client socket
-  | { t: 'backend'; ok: true } // + backend socket
-  | { t: 'backend'; ok: false; reason: string }
-  | { t: 'signed'; id: number; signature: string }
-  | { t: 'sign-failed'; id: number }
+  | { t: 'backend'; conn: number; ok: true } // + backend socket
+  | { t: 'backend'; conn: number; ok: false; reason: string }
+  | { t: 'signed'; conn: number; id: number; signature: string }
+  | { t: 'sign-failed'; conn: number; id: number }
 
 // connection process → supervisor
 export type FromConn =
   | { t: 'ready' }
-  | { t: 'vhost'; vhost: number; serverName?: string }
-  | { t: 'sign'; id: number; scheme: number; message: string }
-  | { t: 'handshake'; version: string; suite: string; group: string; alpn?: string }
-  | { t: 'backend' }
-  | { t: 'done'; outcome: string; bytesIn: number; bytesOut: number }
+  | { t: 'vhost'; conn: number; vhost: number; serverName?: string }
+  | { t: 'sign'; conn: number; id: number; scheme: number; message: string }
+  | { t: 'handshake'; conn: number; version: string; suite: string; group: string; alpn?: string }
+  | { t: 'backend'; conn: number }
+  | { t: 'done'; conn: number; outcome: string; bytesIn: number; bytesOut: number }
 
 // supervisor → keyserver
 export type ToKeyserver =
@@ -62,24 +62,26 @@ function isShortString(v: unknown, max: number): v is string {
 // Validates a message from an untrusted connection process; undefined means "protocol violation".
 export function parseFromConn(v: unknown): FromConn | undefined {
   if (!isObject(v)) return undefined
+  if (v.t === 'ready') return { t: 'ready' }
+  const conn = v.conn
+  if (!isUint(conn)) return undefined
   switch (v.t) {
-    case 'ready':
     case 'backend':
-      return { t: v.t }
+      return { t: 'backend', conn }
     case 'vhost':
       if (!isUint(v.vhost, 1 << 16)) return undefined
       if (v.serverName !== undefined && !isShortString(v.serverName, 255)) return undefined
-      return { t: 'vhost', vhost: v.vhost, serverName: v.serverName as string | undefined }
+      return { t: 'vhost', conn, vhost: v.vhost, serverName: v.serverName as string | undefined }
     case 'sign':
       if (!isUint(v.id) || !isUint(v.scheme, 0xffff) || !isShortString(v.message, MAX_BASE64)) return undefined
-      return { t: 'sign', id: v.id, scheme: v.scheme, message: v.message }
+      return { t: 'sign', conn, id: v.id, scheme: v.scheme, message: v.message }
     case 'handshake':
       if (!isShortString(v.version, 16) || !isShortString(v.suite, 64) || !isShortString(v.group, 32)) return undefined
       if (v.alpn !== undefined && !isShortString(v.alpn, 255)) return undefined
-      return { t: 'handshake', version: v.version, suite: v.suite, group: v.group, alpn: v.alpn as string | undefined }
+      return { t: 'handshake', conn, version: v.version, suite: v.suite, group: v.group, alpn: v.alpn as string | undefined }
     case 'done':
       if (!isShortString(v.outcome, 200) || !isUint(v.bytesIn, Number.MAX_SAFE_INTEGER) || !isUint(v.bytesOut, Number.MAX_SAFE_INTEGER)) return undefined
-      return { t: 'done', outcome: v.outcome, bytesIn: v.bytesIn, bytesOut: v.bytesOut }
+      return { t: 'done', conn, outcome: v.outcome, bytesIn: v.bytesIn, bytesOut: v.bytesOut }
   }
   return undefined
 }

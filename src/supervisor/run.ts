@@ -54,6 +54,7 @@ export async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typ
       process.removeAllListeners('SIGINT')
       void supervisor.stop(SHUTDOWN_GRACE_MS).then(() => resolve(0))
     }
+    supervisor.onFatal = () => void supervisor.stop(0).then(() => resolve(1))
     process.on('SIGTERM', () => shutdown('SIGTERM'))
     process.on('SIGINT', () => shutdown('SIGINT'))
     process.on('SIGHUP', () => {

@@ -12,7 +12,9 @@ import type { LoadedVhost } from './credentials.js'
 interface ConnChild {
   proc: ChildProcess
   ready: boolean
-  conn?: ActiveConnection
+  used: boolean // has been given a connection (strict isolation: never another)
+  // Connections this process serves: at most one in strict isolation, many when pooled.
+  conns: Map<number, ActiveConnection>
 }
 
 interface ActiveConnection {
@@ -23,22 +25,22 @@ interface ActiveConnection {
   serverName?: string
   handshake?: Extract<FromConn, { t: 'handshake' }>
   backendAsked: boolean
-  signatures: number
   handshakeTimer: ReturnType<typeof setTimeout>
   reported: boolean
 }
 
 export class Supervisor {
   private servers: net.Server[] = []
-  private spares: ConnChild[] = []
-  private readonly busy = new Set<ConnChild>()
+  private readonly children = new Set<ConnChild>()
+  // Called when titus cannot go on (connection processes keep failing to start).
+  onFatal: (() => void) | undefined
   private waiting: net.Socket[] = []
   private keyserver: ChildProcess | undefined
   private keyserverReady: Promise<void> = Promise.resolve()
   private views: VhostView[] = []
   private nextConnId = 1
   private nextSignId = 1
-  private readonly signs = new Map<number, { child: ConnChild; id: number }>()
+  private readonly signs = new Map<number, { child: ConnChild; conn: number; id: number }>()
   private stopping = false
   private spawnFailures = 0
 
@@ -72,24 +74,28 @@ export class Supervisor {
     this.config = config
     this.vhosts = vhosts
     await this.sendKeys()
-    for (const s of this.spares) s.proc.kill('SIGKILL')
-    this.spares = []
+    // Spares were set up with the old vhosts; pooled processes keep serving their live connections.
+    for (const c of this.children) if (c.conns.size === 0) c.proc.kill('SIGKILL')
     this.fillSpares()
   }
 
   async stop(graceMs: number): Promise<void> {
     this.stopping = true
     await Promise.all(this.servers.map(s => new Promise(r => s.close(r))))
-    for (const s of this.spares) s.proc.kill('SIGKILL')
     for (const w of this.waiting) w.destroy()
+    const idle = () => [...this.children].filter(c => c.conns.size === 0)
+    for (const c of idle()) c.proc.kill('SIGKILL')
     const deadline = Date.now() + graceMs
-    while (this.busy.size > 0 && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
-    for (const c of this.busy) c.proc.kill('SIGKILL')
+    while (this.active > 0 && Date.now() < deadline) {
+      await new Promise(r => setTimeout(r, 50))
+      for (const c of idle()) c.proc.kill('SIGKILL')
+    }
+    for (const c of this.children) c.proc.kill('SIGKILL')
     this.keyserver?.kill('SIGKILL')
   }
 
   get activeConnections(): number {
-    return this.busy.size
+    return this.active
   }
 
   private startKeyserver(): Promise<void> {
@@ -102,7 +108,7 @@ export class Supervisor {
       // Handshakes waiting for a signature fail now; the next ones use a new keyserver.
       for (const [id, s] of this.signs) {
         this.signs.delete(id)
-        s.child.proc.send({ t: 'sign-failed', id: s.id } satisfies ToConn)
+        s.child.proc.send({ t: 'sign-failed', conn: s.conn, id: s.id } satisfies ToConn)
       }
       setTimeout(() => void this.startKeyserver().catch(err => log('keyserver-error', { error: String(err) })), 200)
     })
@@ -130,26 +136,55 @@ export class Supervisor {
     const s = this.signs.get(m.id)
     if (!s) return
     this.signs.delete(m.id)
-    if (m.t === 'signed') s.child.proc.send({ t: 'signed', id: s.id, signature: m.signature } satisfies ToConn)
+    if (m.t === 'signed') s.child.proc.send({ t: 'signed', conn: s.conn, id: s.id, signature: m.signature } satisfies ToConn)
     else {
-      log('sign-refused', { conn: s.child.conn?.id, reason: m.reason })
-      s.child.proc.send({ t: 'sign-failed', id: s.id } satisfies ToConn)
+      log('sign-refused', { conn: s.conn, reason: m.reason })
+      s.child.proc.send({ t: 'sign-failed', conn: s.conn, id: s.id } satisfies ToConn)
     }
+  }
+
+  private get pooled(): boolean {
+    return this.config.isolation === 'pooled'
+  }
+
+  private get active(): number {
+    let n = 0
+    for (const c of this.children) n += c.conns.size
+    return n
+  }
+
+  // A process that can take a connection now: in strict isolation an unused one, pooled the least busy.
+  private available(): ConnChild | undefined {
+    let best: ConnChild | undefined
+    for (const c of this.children) {
+      if (!c.ready || (!this.pooled && c.used)) continue
+      if (!best || c.conns.size < best.conns.size) best = c
+    }
+    return best
   }
 
   private fillSpares() {
     if (this.stopping) return
-    const wanted = Math.min(this.config.minSpareChildren + this.waiting.length, this.config.maxChildren - this.busy.size)
-    while (this.spares.length < wanted) this.spawnSpare()
+    let starting = 0
+    for (const c of this.children) if (!c.used || this.pooled) starting++
+    const wanted = this.pooled
+      ? Math.max(1, this.config.minSpareChildren)
+      : Math.min(this.config.minSpareChildren + this.waiting.length, this.config.maxChildren - this.active)
+    for (; starting < wanted; starting++) this.spawnChild()
   }
 
-  private spawnSpare() {
-    const child: ConnChild = { proc: spawnRole('conn'), ready: false }
-    this.spares.push(child)
+  private spawnChild() {
+    const child: ConnChild = { proc: spawnRole('conn'), ready: false, used: false, conns: new Map() }
+    this.children.add(child)
     child.proc.on('message', (raw: unknown) => this.fromConn(child, raw))
     child.proc.on('exit', (code, signal) => this.childExit(child, code, signal))
     child.proc.on('error', err => log('child-error', { error: err.message }))
-    child.proc.send({ t: 'setup', vhosts: this.views, maxHandshakeMs: this.config.maxHandshakeTime * 1000 } satisfies ToConn)
+    child.proc.send({
+      t: 'setup',
+      vhosts: this.views,
+      maxHandshakeMs: this.config.maxHandshakeTime * 1000,
+      pooled: this.pooled,
+    } satisfies ToConn)
   }
 
   private accept(socket: net.Socket) {
@@ -160,16 +195,11 @@ export class Supervisor {
   }
 
   private dispatch() {
-    while (this.waiting.length > 0 && this.busy.size < this.config.maxChildren) {
-      const i = this.spares.findIndex(s => s.ready)
-      if (i < 0) break
-      const child = this.spares.splice(i, 1)[0]!
+    while (this.waiting.length > 0 && this.active < this.config.maxChildren) {
+      const child = this.available()
+      if (!child) break
       const socket = this.waiting.shift()!
-      if (socket.destroyed) {
-        this.spares.push(child)
-        continue
-      }
-      this.handOver(child, socket)
+      if (!socket.destroyed) this.handOver(child, socket)
     }
     this.fillSpares()
   }
@@ -181,15 +211,14 @@ export class Supervisor {
       started: Date.now(),
       client: `${socket.remoteAddress}:${socket.remotePort}`,
       backendAsked: false,
-      signatures: 0,
       reported: false,
       // A connection process cannot be trusted to enforce its own deadline.
       handshakeTimer: setTimeout(() => {
-        if (!conn.handshake) this.dropChild(child, 'handshake timeout')
+        if (!conn.handshake) this.dropConnection(child, conn, 'handshake timeout')
       }, this.config.maxHandshakeTime * 1000 + 500),
     }
-    child.conn = conn
-    this.busy.add(child)
+    child.used = true
+    child.conns.set(id, conn)
     const msg: ToConn = {
       t: 'client',
       conn: id,
@@ -199,20 +228,20 @@ export class Supervisor {
       remotePort: socket.remotePort ?? 0,
     }
     child.proc.send(msg, socket, err => {
-      if (err) this.dropChild(child, `hand-over failed: ${err.message}`)
+      if (err) this.dropConnection(child, conn, `hand-over failed: ${err.message}`)
     })
   }
 
   private fromConn(child: ConnChild, raw: unknown) {
     const m = parseFromConn(raw)
-    const conn = child.conn
     if (!m) return this.dropChild(child, 'malformed message from connection process')
     if (m.t === 'ready') {
       child.ready = true
       this.spawnFailures = 0
       return this.dispatch()
     }
-    if (!conn) return this.dropChild(child, `unexpected ${m.t} before a connection`)
+    const conn = child.conns.get(m.conn)
+    if (!conn) return this.dropChild(child, `${m.t} for a connection it does not serve`)
     switch (m.t) {
       case 'vhost': {
         const vhost = this.config.vhosts.find(v => v.id === m.vhost)
@@ -224,7 +253,7 @@ export class Supervisor {
       case 'sign': {
         if (!conn.vhost || !this.keyserver) return this.dropChild(child, 'signature asked before a vhost was chosen')
         const id = this.nextSignId++
-        this.signs.set(id, { child, id: m.id })
+        this.signs.set(id, { child, conn: conn.id, id: m.id })
         this.keyserver.send({ t: 'sign', id, conn: conn.id, vhost: conn.vhost.id, scheme: m.scheme, message: m.message } satisfies ToKeyserver)
         return
       }
@@ -236,23 +265,24 @@ export class Supervisor {
       case 'backend':
         if (!conn.vhost || !conn.handshake || conn.backendAsked) return this.dropChild(child, 'unexpected backend request')
         conn.backendAsked = true
-        return this.connectBackend(child, conn.vhost)
+        return this.connectBackend(child, conn, conn.vhost)
       case 'done':
         this.report(conn, m.outcome, m.bytesIn, m.bytesOut)
+        this.forget(child, conn)
         return
     }
   }
 
-  private connectBackend(child: ConnChild, vhost: Vhost) {
+  private connectBackend(child: ConnChild, conn: ActiveConnection, vhost: Vhost) {
     const backend = net.connect({ host: vhost.backend, port: vhost.backendPort, allowHalfOpen: true })
     backend.pause()
-    const fail = (err: Error) => child.proc.send({ t: 'backend', ok: false, reason: err.message } satisfies ToConn)
+    const fail = (err: Error) => child.proc.send({ t: 'backend', conn: conn.id, ok: false, reason: err.message } satisfies ToConn)
     backend.once('error', fail)
     backend.once('connect', () => {
       backend.off('error', fail)
       backend.on('error', () => {})
-      child.proc.send({ t: 'backend', ok: true } satisfies ToConn, backend, err => {
-        if (err) log('backend-handover-failed', { conn: child.conn?.id, error: err.message })
+      child.proc.send({ t: 'backend', conn: conn.id, ok: true } satisfies ToConn, backend, err => {
+        if (err) log('backend-handover-failed', { conn: conn.id, error: err.message })
         backend.destroy()
       })
     })
@@ -278,33 +308,43 @@ export class Supervisor {
     })
   }
 
+  private forget(child: ConnChild, conn: ActiveConnection) {
+    clearTimeout(conn.handshakeTimer)
+    child.conns.delete(conn.id)
+    for (const [id, s] of this.signs) if (s.child === child && s.conn === conn.id) this.signs.delete(id)
+    this.dispatch()
+  }
+
+  // Strict isolation: the connection's process goes with it. Pooled: so do its other connections,
+  // because a process that misbehaves cannot be trusted with any of them.
+  private dropConnection(child: ConnChild, conn: ActiveConnection, reason: string) {
+    this.report(conn, reason)
+    this.dropChild(child, reason)
+  }
+
   private dropChild(child: ConnChild, reason: string) {
-    if (child.conn) this.report(child.conn, reason)
-    else log('child-dropped', { reason })
+    if (child.conns.size === 0) log('child-dropped', { reason })
+    for (const conn of child.conns.values()) this.report(conn, reason)
     child.proc.kill('SIGKILL')
   }
 
   private childExit(child: ConnChild, code: number | null, signal: NodeJS.Signals | null) {
-    const spare = this.spares.indexOf(child)
-    if (spare >= 0) {
-      this.spares.splice(spare, 1)
-      if (!this.stopping && !child.ready) {
-        // A spare that dies before it is ready is a start-up failure; stop respawning when it keeps happening.
-        this.spawnFailures++
-        log('spare-failed', { code: code ?? undefined, signal: signal ?? undefined })
-        if (this.spawnFailures >= 5) {
-          log('fatal', { reason: 'connection processes keep failing to start; giving up' })
-          process.kill(process.pid, 'SIGTERM')
-          return
-        }
+    this.children.delete(child)
+    if (!this.stopping && !child.ready) {
+      // A process that dies before it is ready is a start-up failure; stop respawning when it keeps happening.
+      this.spawnFailures++
+      log('spare-failed', { code: code ?? undefined, signal: signal ?? undefined })
+      if (this.spawnFailures >= 5) {
+        log('fatal', { reason: 'connection processes keep failing to start; giving up' })
+        this.stopping = true
+        this.onFatal?.()
+        return
       }
     }
-    if (child.conn) {
-      clearTimeout(child.conn.handshakeTimer)
-      this.report(child.conn, signal ? `connection process killed by ${signal}` : `connection process exited (${code})`)
-      for (const [id, s] of this.signs) if (s.child === child) this.signs.delete(id)
+    for (const conn of child.conns.values()) {
+      this.report(conn, signal ? `connection process killed by ${signal}` : `connection process exited (${code})`)
+      this.forget(child, conn)
     }
-    this.busy.delete(child)
     this.dispatch()
   }
 }
