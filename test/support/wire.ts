@@ -1,0 +1,223 @@
+// A small TLS 1.3 wire encoder/decoder for hand-made (and hand-broken) ClientHellos and for reading what the
+// server answers. Written from RFC 8446 section 4 and 5.
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+
+export const CONTENT_TYPE = { changeCipherSpec: 20, alert: 21, handshake: 22, applicationData: 23 } as const
+
+export const HANDSHAKE_TYPE = { clientHello: 1, serverHello: 2, encryptedExtensions: 8, keyUpdate: 24 } as const
+
+export const EXTENSION = {
+  serverName: 0,
+  supportedGroups: 10,
+  signatureAlgorithms: 13,
+  alpn: 16,
+  supportedVersions: 43,
+  keyShare: 51,
+} as const
+
+export const GROUP_NAMES = ['x25519', 'secp256r1', 'secp384r1', 'ffdhe2048', 'ffdhe3072', 'ffdhe4096'] as const
+export type GroupName = (typeof GROUP_NAMES)[number]
+export const GROUP_CODE: Record<GroupName, number> = {
+  x25519: 0x001d,
+  secp256r1: 0x0017,
+  secp384r1: 0x0018,
+  ffdhe2048: 0x0100,
+  ffdhe3072: 0x0101,
+  ffdhe4096: 0x0102,
+}
+
+export const SUITE_NAMES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'] as const
+export type SuiteName = (typeof SUITE_NAMES)[number]
+export const SUITE_CODE: Record<SuiteName, number> = {
+  TLS_AES_128_GCM_SHA256: 0x1301,
+  TLS_AES_256_GCM_SHA384: 0x1302,
+  TLS_CHACHA20_POLY1305_SHA256: 0x1303,
+}
+
+export const ALERT = {
+  closeNotify: 0,
+  unexpectedMessage: 10,
+  badRecordMac: 20,
+  recordOverflow: 22,
+  handshakeFailure: 40,
+  illegalParameter: 47,
+  decodeError: 50,
+  decryptError: 51,
+  protocolVersion: 70,
+  missingExtension: 109,
+  noApplicationProtocol: 120,
+} as const
+
+// SHA-256 of "HelloRetryRequest" (RFC 8446 4.1.3): the ServerHello.random that marks an HRR.
+export const HELLO_RETRY_RANDOM = Buffer.from('cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c', 'hex')
+
+const SIGNATURE_SCHEMES = [0x0403, 0x0503, 0x0804, 0x0805, 0x0806, 0x0807, 0x0401]
+
+export function u8(n: number): Buffer {
+  return Buffer.of(n)
+}
+export function u16(n: number): Buffer {
+  const b = Buffer.alloc(2)
+  b.writeUInt16BE(n)
+  return b
+}
+function u24(n: number): Buffer {
+  return Buffer.of(n >> 16, (n >> 8) & 0xff, n & 0xff)
+}
+export function vec8(...parts: Buffer[]): Buffer {
+  const body = Buffer.concat(parts)
+  return Buffer.concat([u8(body.length), body])
+}
+export function vec16(...parts: Buffer[]): Buffer {
+  const body = Buffer.concat(parts)
+  return Buffer.concat([u16(body.length), body])
+}
+
+export function record(type: number, body: Buffer, version = 0x0303): Buffer {
+  return Buffer.concat([u8(type), u16(version), u16(body.length), body])
+}
+
+export function handshakeMessage(type: number, body: Buffer): Buffer {
+  return Buffer.concat([u8(type), u24(body.length), body])
+}
+
+export function extension(type: number, body: Buffer): Buffer {
+  return Buffer.concat([u16(type), vec16(body)])
+}
+
+export const ext = {
+  supportedVersions: (versions: number[]) => extension(EXTENSION.supportedVersions, vec8(...versions.map(u16))),
+  supportedGroups: (groups: number[]) => extension(EXTENSION.supportedGroups, vec16(...groups.map(u16))),
+  signatureAlgorithms: (schemes = SIGNATURE_SCHEMES) => extension(EXTENSION.signatureAlgorithms, vec16(...schemes.map(u16))),
+  keyShare: (shares: { group: number; key: Buffer }[]) =>
+    extension(EXTENSION.keyShare, vec16(...shares.map(s => Buffer.concat([u16(s.group), vec16(s.key)])))),
+  serverName: (host: string) => extension(EXTENSION.serverName, vec16(u8(0), vec16(Buffer.from(host)))),
+  alpn: (protocols: string[]) => extension(EXTENSION.alpn, vec16(...protocols.map(p => vec8(Buffer.from(p))))),
+}
+
+export function x25519PublicKey(): Buffer {
+  const { publicKey } = generateKeyPairSync('x25519', { publicKeyEncoding: { format: 'jwk' } })
+  return Buffer.from(publicKey.x!, 'base64url')
+}
+
+export function p256PublicKey(): Buffer {
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { format: 'jwk' } })
+  return Buffer.concat([u8(4), Buffer.from(publicKey.x!, 'base64url'), Buffer.from(publicKey.y!, 'base64url')])
+}
+
+export interface ClientHelloFields {
+  legacyVersion?: number
+  cipherSuites?: number[]
+  extensions?: Buffer[]
+}
+
+// The extensions of a plain TLS 1.3 ClientHello offering x25519 only.
+export function standardExtensions(): Buffer[] {
+  return [
+    ext.supportedVersions([0x0304]),
+    ext.supportedGroups([GROUP_CODE.x25519]),
+    ext.signatureAlgorithms(),
+    ext.keyShare([{ group: GROUP_CODE.x25519, key: x25519PublicKey() }]),
+  ]
+}
+
+export function clientHello(fields: ClientHelloFields = {}): Buffer {
+  const body = Buffer.concat([
+    u16(fields.legacyVersion ?? 0x0303),
+    randomBytes(32),
+    vec8(randomBytes(32)), // legacy_session_id, as middlebox-compatible clients send
+    vec16(...(fields.cipherSuites ?? Object.values(SUITE_CODE)).map(u16)),
+    vec8(u8(0)), // legacy_compression_methods: null only
+    vec16(...(fields.extensions ?? standardExtensions())),
+  ])
+  return handshakeMessage(HANDSHAKE_TYPE.clientHello, body)
+}
+
+export interface TlsRecord {
+  type: number
+  version: number
+  body: Buffer
+}
+
+// Splits a byte stream into whole records; `rest` is an incomplete tail.
+export function parseRecords(bytes: Buffer): { records: TlsRecord[]; rest: Buffer } {
+  const records: TlsRecord[] = []
+  let at = 0
+  while (bytes.length - at >= 5) {
+    const length = bytes.readUInt16BE(at + 3)
+    if (bytes.length - at < 5 + length) break
+    records.push({ type: bytes[at]!, version: bytes.readUInt16BE(at + 1), body: bytes.subarray(at + 5, at + 5 + length) })
+    at += 5 + length
+  }
+  return { records, rest: bytes.subarray(at) }
+}
+
+export interface HandshakeMessage {
+  type: number
+  body: Buffer
+}
+
+export function parseHandshakeMessages(bytes: Buffer): HandshakeMessage[] {
+  const messages: HandshakeMessage[] = []
+  for (let at = 0; at + 4 <= bytes.length; ) {
+    const length = bytes.readUIntBE(at + 1, 3)
+    messages.push({ type: bytes[at]!, body: bytes.subarray(at + 4, at + 4 + length) })
+    at += 4 + length
+  }
+  return messages
+}
+
+function parseExtensions(bytes: Buffer): Map<number, Buffer> {
+  const found = new Map<number, Buffer>()
+  for (let at = 0; at + 4 <= bytes.length; ) {
+    const length = bytes.readUInt16BE(at + 2)
+    found.set(bytes.readUInt16BE(at), bytes.subarray(at + 4, at + 4 + length))
+    at += 4 + length
+  }
+  return found
+}
+
+export interface ServerHelloInfo {
+  helloRetryRequest: boolean
+  cipherSuite: number
+  // From supported_versions; undefined when absent (TLS 1.2 or older).
+  version?: number
+  // The selected group (HRR: the group the server asks for).
+  group?: number
+}
+
+// body: the ServerHello handshake body, without the 4-byte message header.
+export function parseServerHello(body: Buffer): ServerHelloInfo {
+  const random = body.subarray(2, 34)
+  const sessionIdLength = body[34]!
+  let at = 35 + sessionIdLength
+  const cipherSuite = body.readUInt16BE(at)
+  at += 3 // cipher suite, compression method
+  const extensions = parseExtensions(body.subarray(at + 2, at + 2 + body.readUInt16BE(at)))
+  const versions = extensions.get(EXTENSION.supportedVersions)
+  const keyShare = extensions.get(EXTENSION.keyShare)
+  return {
+    helloRetryRequest: random.equals(HELLO_RETRY_RANDOM),
+    cipherSuite,
+    version: versions?.readUInt16BE(0),
+    group: keyShare?.readUInt16BE(0),
+  }
+}
+
+// body: the EncryptedExtensions handshake body. Returns the selected ALPN protocol, or null.
+export function alpnFromEncryptedExtensions(body: Buffer): string | null {
+  const alpn = parseExtensions(body.subarray(2, 2 + body.readUInt16BE(0))).get(EXTENSION.alpn)
+  return alpn ? alpn.subarray(3, 3 + alpn[2]!).toString() : null
+}
+
+export function nameOfGroup(code: number | undefined): GroupName | undefined {
+  return GROUP_NAMES.find(name => GROUP_CODE[name] === code)
+}
+
+export function nameOfSuite(code: number | undefined): SuiteName | undefined {
+  return SUITE_NAMES.find(name => SUITE_CODE[name] === code)
+}
+
+export function nameOfAlert(code: number | undefined): string {
+  return Object.entries(ALERT).find(([, value]) => value === code)?.[0] ?? `alert ${code}`
+}
