@@ -31,3 +31,23 @@ export function selfCommand(script: string, args: readonly string[]): { file: st
   if (runtime.name === 'deno') return { file: process.execPath, args: ['run', '-A', script, ...args] }
   return { file: process.execPath, args: [script, ...args] }
 }
+
+// What the runtime itself needs inside an empty sandbox root, besides its shared libraries.
+export interface SandboxNeeds {
+  files: string[] // bind-mounted read-only at the same path
+  proc: boolean // Bun and Deno read /proc/self/maps (Deno also /proc/self/exe)
+  env: Record<string, string>
+}
+
+export function sandboxNeeds(script: string): SandboxNeeds {
+  const exe = process.execPath
+  switch (runtime.name) {
+    case 'node':
+      return { files: [exe, script], proc: false, env: {} }
+    case 'bun':
+      return { files: runtime.standalone ? [exe] : [exe, script], proc: true, env: {} }
+    case 'deno':
+      // No cache or update check: the root is empty and read-only.
+      return { files: [exe, script], proc: true, env: { DENO_NO_UPDATE_CHECK: '1', DENO_DIR: '/nonexistent' } }
+  }
+}

@@ -2,7 +2,9 @@
 import { ConfigError, EXIT_CONFIG, describeConfig, loadConfig, type ConfigEntry, type TitusConfig } from '../config/index.js'
 import type { CommandLineEntry } from '../cli.js'
 import { CredentialError, loadVhosts } from './credentials.js'
+import { daemonStarted, isDaemonChild, startDaemon, writePidFile } from './daemon.js'
 import { log, setLogFormat } from './log.js'
+import { describePlan, planSandbox, SandboxError, type SandboxPlan } from './sandbox.js'
 import { Supervisor } from './supervisor.js'
 
 // Active connections get this long to finish after SIGTERM/SIGINT.
@@ -20,11 +22,13 @@ function load(entries: ConfigEntry[]): { config: TitusConfig; vhosts: ReturnType
 export async function runTitus(entries: readonly CommandLineEntry[], opts: { checkOnly: boolean }): Promise<number> {
   const configEntries = toConfigEntries(entries)
   let loaded: ReturnType<typeof load>
+  let plan: SandboxPlan
   try {
     loaded = load(configEntries)
     if (!opts.checkOnly && loaded.config.listen.length === 0) throw new ConfigError('<command line>', 0, 'listen', 'no listen address or port configured')
+    plan = planSandbox(loaded.config)
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof CredentialError) {
+    if (err instanceof ConfigError || err instanceof CredentialError || err instanceof SandboxError) {
       process.stderr.write(`titus: ${err.message}\n`)
       return EXIT_CONFIG
     }
@@ -34,12 +38,17 @@ export async function runTitus(entries: readonly CommandLineEntry[], opts: { che
     process.stdout.write(describeConfig(loaded.config))
     return 0
   }
-  return serve(configEntries, loaded)
+  if (loaded.config.daemon && !isDaemonChild()) return startDaemon(process.argv.slice(2))
+  return serve(configEntries, loaded, plan)
 }
 
-export async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof load>): Promise<number> {
+async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof load>, plan: SandboxPlan): Promise<number> {
   setLogFormat(loaded.config.logFormat)
-  const supervisor = new Supervisor(loaded.config, loaded.vhosts)
+  if (plan.kind === 'none' && plan.warning) {
+    process.stderr.write(`\n*** titus WARNING: ${plan.warning} ***\n\n`)
+  }
+  log('start', { isolation: loaded.config.isolation, sandbox: describePlan(plan) })
+  const supervisor = new Supervisor(loaded.config, loaded.vhosts, plan)
   try {
     await supervisor.start()
   } catch (err) {
@@ -47,6 +56,9 @@ export async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typ
     await supervisor.stop(0)
     return 1
   }
+  const removePidFile = loaded.config.pidFile ? writePidFile(loaded.config.pidFile) : () => {}
+  process.on('exit', removePidFile)
+  daemonStarted()
   return new Promise(resolve => {
     const shutdown = (signal: string) => {
       log('shutdown', { signal, active: supervisor.activeConnections })

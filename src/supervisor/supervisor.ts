@@ -8,6 +8,7 @@ import { parseFromConn, type FromConn, type FromKeyserver, type ToConn, type ToK
 import { spawnRole } from './children.js'
 import { log } from './log.js'
 import type { LoadedVhost } from './credentials.js'
+import type { SandboxPlan } from './sandbox.js'
 
 interface ConnChild {
   proc: ChildProcess
@@ -36,7 +37,6 @@ export class Supervisor {
   onFatal: (() => void) | undefined
   private waiting: net.Socket[] = []
   private keyserver: ChildProcess | undefined
-  private keyserverReady: Promise<void> = Promise.resolve()
   private views: VhostView[] = []
   private nextConnId = 1
   private nextSignId = 1
@@ -47,6 +47,7 @@ export class Supervisor {
   constructor(
     private config: TitusConfig,
     private vhosts: LoadedVhost[],
+    private readonly plan: SandboxPlan,
   ) {}
 
   async start(): Promise<void> {
@@ -99,7 +100,7 @@ export class Supervisor {
   }
 
   private startKeyserver(): Promise<void> {
-    const ks = spawnRole('keyserver')
+    const ks = spawnRole('keyserver', this.plan)
     this.keyserver = ks
     ks.on('message', (m: FromKeyserver) => this.fromKeyserver(m))
     ks.on('exit', (code, signal) => {
@@ -112,7 +113,7 @@ export class Supervisor {
       }
       setTimeout(() => void this.startKeyserver().catch(err => log('keyserver-error', { error: String(err) })), 200)
     })
-    return (this.keyserverReady = this.sendKeys())
+    return this.sendKeys()
   }
 
   private sendKeys(): Promise<void> {
@@ -174,7 +175,7 @@ export class Supervisor {
   }
 
   private spawnChild() {
-    const child: ConnChild = { proc: spawnRole('conn'), ready: false, used: false, conns: new Map() }
+    const child: ConnChild = { proc: spawnRole('conn', this.plan), ready: false, used: false, conns: new Map() }
     this.children.add(child)
     child.proc.on('message', (raw: unknown) => this.fromConn(child, raw))
     child.proc.on('exit', (code, signal) => this.childExit(child, code, signal))

@@ -1,0 +1,80 @@
+// How titus's children are confined: through titus-launcher (namespaces, empty read-only root, uid drop,
+// seccomp) when we are root or the launcher is installed setuid root; otherwise not at all, loudly.
+import { execFileSync } from 'node:child_process'
+import { existsSync, realpathSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import type { TitusConfig } from '../config/index.js'
+import { runtime } from '../runtime/runtime.js'
+
+export interface Identity {
+  user: string
+  group: string
+}
+
+export type SandboxPlan =
+  | { kind: 'launcher'; launcher: string; conn: Identity; keyserver: Identity }
+  | { kind: 'none'; warning?: string }
+
+export class SandboxError extends Error {}
+
+const LAUNCHER_NAME = 'titus-launcher'
+
+// Next to the bundle or executable first (dist/ or an unpacked release), then the usual install places.
+function findLauncher(): string | undefined {
+  const places = [
+    join(dirname(process.argv[1] ?? ''), LAUNCHER_NAME),
+    join(dirname(process.execPath), LAUNCHER_NAME),
+    `/usr/local/libexec/titus/${LAUNCHER_NAME}`,
+    `/usr/libexec/titus/${LAUNCHER_NAME}`,
+    `/usr/local/bin/${LAUNCHER_NAME}`,
+    `/usr/bin/${LAUNCHER_NAME}`,
+  ]
+  return places.find(p => existsSync(p))
+}
+
+function isSetuidRoot(path: string): boolean {
+  const st = statSync(path)
+  return st.uid === 0 && (st.mode & 0o4000) !== 0
+}
+
+function primaryGroup(user: string): string {
+  try {
+    return execFileSync('id', ['-gn', user], { encoding: 'utf8' }).trim()
+  } catch {
+    throw new SandboxError(`unknown user ${user}`)
+  }
+}
+
+function identity(user: string | undefined, group: string | undefined, option: string): Identity {
+  if (!user) throw new SandboxError(`${option} must be set: titus runs its sandboxed processes as that user (a dedicated one, not root)`)
+  return { user, group: group ?? primaryGroup(user) }
+}
+
+export function planSandbox(config: TitusConfig): SandboxPlan {
+  const root = process.getuid?.() === 0
+  if (config.isolation === 'none') {
+    if (root) throw new SandboxError('isolation none is for development and refuses to run as root')
+    return { kind: 'none' }
+  }
+  const found = findLauncher()
+  const launcher = found && realpathSync(found)
+  if (root || (launcher && isSetuidRoot(launcher))) {
+    if (!launcher) throw new SandboxError(`${LAUNCHER_NAME} not found next to titus or in /usr/local/libexec/titus; refusing to run unsandboxed as root`)
+    return {
+      kind: 'launcher',
+      launcher,
+      conn: identity(config.networkUser, config.networkGroup, 'network-user'),
+      keyserver: identity(config.keyserverUser, config.keyserverGroup, 'keyserver-user'),
+    }
+  }
+  return {
+    kind: 'none',
+    warning:
+      `NOT SANDBOXED: not running as root and no setuid-root ${LAUNCHER_NAME} found. The keyserver and connection processes ` +
+      `run as uid ${process.getuid?.()} with full access to the network and the file system. Use this for development only.`,
+  }
+}
+
+export function describePlan(plan: SandboxPlan): string {
+  return plan.kind === 'launcher' ? `launcher ${plan.launcher} (connections as ${plan.conn.user}, keyserver as ${plan.keyserver.user}, runtime ${runtime.name})` : 'none'
+}
