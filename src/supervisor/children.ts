@@ -34,6 +34,7 @@ function launcherArgs(plan: Extract<SandboxPlan, { kind: 'launcher' }>, role: Ro
     const needs = sandboxNeeds(script)
     const exe = realpathSync(process.execPath)
     const binds = new Set([...needs.files.map(f => realpathSync(f)), ...sharedLibraries(exe)])
+    binds.delete(exe) // the launcher binds the program itself
     const who = role === 'conn' ? plan.conn : plan.keyserver
     prefix = ['--profile', role, '--user', who.user, '--group', who.group]
     for (const b of binds) prefix.push('--ro-bind', b)
