@@ -5,6 +5,7 @@ import { readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
+import { bulkData, readAll, writeAll } from './backends.js'
 import type { Teardown } from './certs.js'
 import { exited, run, sleep, spawnTracked } from './process.js'
 import {
@@ -386,4 +387,25 @@ export const CLIENTS: Record<ClientName, ClientDriver> = {
   gnutls: gnutlsClient,
   curl: curlClient,
   node: nodeClient,
+}
+
+export interface TransferResult {
+  sentSha256: string
+  receivedBytes: number
+  receivedSha256: string
+}
+
+// node:tls client that sends sendBytes of bulk data, half-closes, and hashes everything until the server's close.
+export async function nodeTransfer(options: { port: number; caFile: string; sendBytes: number }): Promise<TransferResult> {
+  const socket = tlsConnect({ host: '127.0.0.1', port: options.port, servername: 'localhost', ca: readFileSync(options.caFile), minVersion: 'TLSv1.3' })
+  try {
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
+    const received = readAll(socket)
+    const sentSha256 = await writeAll(socket, bulkData(options.sendBytes))
+    socket.end()
+    const { bytes, sha256 } = await received
+    return { sentSha256, receivedBytes: bytes, receivedSha256: sha256 }
+  } finally {
+    socket.destroy()
+  }
 }

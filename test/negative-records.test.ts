@@ -1,0 +1,196 @@
+// Hostile and broken input on the wire: titus must answer with the exact alert RFC 8446 asks for, close, keep
+// serving the next connection, and leave no process behind.
+import t, { type Test } from 'tap'
+import { createCertSet } from './support/certs.js'
+import { startEchoBackend } from './support/backends.js'
+import { nodeClient } from './support/clients.js'
+import { sleep } from './support/process.js'
+import { rawExchange, startRecordProxy } from './support/raw.js'
+import { startTitus } from './support/titus.js'
+import {
+  ALERT,
+  CONTENT_TYPE,
+  GROUP_CODE,
+  HANDSHAKE_TYPE,
+  SUITE_CODE,
+  clientHello,
+  ext,
+  nameOfAlert,
+  p256PublicKey,
+  parseHandshakeMessages,
+  parseRecords,
+  parseServerHello,
+  record,
+  standardExtensions,
+  x25519PublicKey,
+  type TlsRecord,
+} from './support/wire.js'
+
+const certs = createCertSet(t)
+const echo = await startEchoBackend(t)
+const titus = await startTitus(t, { backendPort: echo.port, key: certs.leaves.p256.key, cert: certs.leaves.p256.chain })
+// Spare connection processes start after the listening line; count once they have settled.
+await sleep(1500)
+const settledProcessCount = titus.processes().length
+
+// A lone plaintext fatal alert record: 15 03 0x 00 02 02 <description>. The record version is 0303, except that
+// titus may answer a hello that offers TLS 1.0/1.1 only with that client's version.
+function checkFatalAlert(t: Test, bytes: Buffer, description: number) {
+  t.equal(bytes.toString('hex'), `1503${(bytes[2] ?? 3).toString(16).padStart(2, '0')}000202${description.toString(16).padStart(2, '0')}`,
+    `a plaintext fatal ${nameOfAlert(description)} alert, nothing else`)
+  t.ok(bytes[2]! >= 1 && bytes[2]! <= 3, 'record version 0301 to 0303')
+}
+
+async function stillServes(t: Test) {
+  const r = await nodeClient(t, { port: titus.port, caFile: certs.caFile })
+  t.ok(r.ok, 'titus still serves the next connection', { detail: r.detail })
+}
+
+async function expectAlert(t: Test, payload: Buffer | Buffer[], description: number, halfClose = false) {
+  const r = await rawExchange(titus.port, payload, { halfClose })
+  checkFatalAlert(t, r.bytes, description)
+  t.not(r.end, 'timeout', 'and titus closed the connection')
+  await stillServes(t)
+}
+
+const isServerHello = (received: Buffer) =>
+  parseRecords(received).records.some(r => r.type === CONTENT_TYPE.handshake && r.body[0] === HANDSHAKE_TYPE.serverHello)
+
+async function expectServerHello(t: Test, payload: Buffer | Buffer[]) {
+  const r = await rawExchange(titus.port, payload, { until: isServerHello })
+  t.equal(r.end, 'until', 'titus answered with a ServerHello', { detail: r.bytes.toString('hex') })
+  const hello = parseRecords(r.bytes).records.find(rec => rec.type === CONTENT_TYPE.handshake)
+  if (hello) t.equal(parseServerHello(parseHandshakeMessages(hello.body)[0]!.body).version, 0x0304, 'for TLS 1.3')
+}
+
+const handshakeRecord = (body: Buffer, version = 0x0301) => record(CONTENT_TYPE.handshake, body, version)
+
+t.test('record layer', async t => {
+  t.test('HTTP instead of TLS: unexpected_message (not a record type)', t =>
+    expectAlert(t, Buffer.from('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'), ALERT.unexpectedMessage))
+
+  t.test('a truncated record, then FIN: closed, at most with a decode_error alert', async t => {
+    const hello = handshakeRecord(clientHello())
+    const r = await rawExchange(titus.port, hello.subarray(0, 60), { halfClose: true })
+    t.not(r.end, 'timeout', 'titus closed the connection')
+    if (r.bytes.length > 0) checkFatalAlert(t, r.bytes, ALERT.decodeError)
+    await stillServes(t)
+  })
+
+  t.test('a record of 2^14 + 2048 + 1 bytes: record_overflow', t =>
+    expectAlert(t, record(CONTENT_TYPE.handshake, Buffer.alloc(2 ** 14 + 2048 + 1, 1)), ALERT.recordOverflow))
+
+  t.test('a plaintext record of 2^14 + 1 bytes: record_overflow', t =>
+    expectAlert(t, record(CONTENT_TYPE.handshake, Buffer.alloc(2 ** 14 + 1, 1)), ALERT.recordOverflow))
+
+  t.test('application data before the handshake: unexpected_message', t =>
+    expectAlert(t, record(CONTENT_TYPE.applicationData, Buffer.alloc(40, 7)), ALERT.unexpectedMessage))
+
+  // RFC 8446 5.1: legacy_record_version "MUST be ignored for all purposes".
+  for (const version of [0x0300, 0x0302, 0x0304, 0x03ff])
+    t.test(`record version 0x${version.toString(16).padStart(4, '0')} is ignored`, t => expectServerHello(t, handshakeRecord(clientHello(), version)))
+
+  t.test('a ClientHello split over many records and writes of 1 to 13 bytes still gets a ServerHello', async t => {
+    const hello = clientHello()
+    const fragments: Buffer[] = []
+    for (let at = 0, size = 1; at < hello.length; at += size, size = (size % 13) + 1) fragments.push(handshakeRecord(hello.subarray(at, at + size)))
+    t.ok(fragments.length > 20)
+    await expectServerHello(t, fragments)
+  })
+})
+
+t.test('ClientHello contents', async t => {
+  const [versions, groups, sigalgs, keyShare] = standardExtensions() as [Buffer, Buffer, Buffer, Buffer]
+  const p256Only = (share: Buffer) => [versions, ext.supportedGroups([GROUP_CODE.secp256r1]), sigalgs, ext.keyShare([{ group: GROUP_CODE.secp256r1, key: share }])]
+  const x25519Share = (share: Buffer) => [versions, groups, sigalgs, ext.keyShare([{ group: GROUP_CODE.x25519, key: share }])]
+
+  t.test('the well-formed ClientHello these are made from gets a ServerHello', t => expectServerHello(t, handshakeRecord(clientHello())))
+
+  t.test('a duplicate extension: illegal_parameter', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: [versions, groups, sigalgs, groups, keyShare] })), ALERT.illegalParameter))
+
+  t.test('a P-256 key share that is not on the curve: illegal_parameter', t => {
+    const point = p256PublicKey()
+    point[64] ^= 1 // y + 1 (or - 1): off the curve
+    return expectAlert(t, handshakeRecord(clientHello({ extensions: p256Only(point) })), ALERT.illegalParameter)
+  })
+
+  t.test('a P-256 key share without the uncompressed-point prefix: illegal_parameter', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: p256Only(p256PublicKey().subarray(1)) })), ALERT.illegalParameter))
+
+  t.test('an X25519 key share of 31 bytes: illegal_parameter', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: x25519Share(x25519PublicKey().subarray(1)) })), ALERT.illegalParameter))
+
+  t.test('an all-zero X25519 public key (all-zero shared secret): illegal_parameter', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: x25519Share(Buffer.alloc(32)) })), ALERT.illegalParameter))
+
+  t.test('TLS 1.3 key_share without signature_algorithms: missing_extension', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: [versions, groups, keyShare] })), ALERT.missingExtension))
+
+  t.test('supported_groups without key_share: missing_extension', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: [versions, groups, sigalgs] })), ALERT.missingExtension))
+
+  t.test('no supported_versions and legacy_version TLS 1.1: protocol_version', t =>
+    expectAlert(t, handshakeRecord(clientHello({ legacyVersion: 0x0302, extensions: [groups, sigalgs, keyShare] })), ALERT.protocolVersion))
+
+  // Expected to change when TLS 1.2 lands: this is then a TLS 1.2 ClientHello without TLS 1.2 suites
+  // (handshake_failure); the `tlsv1.2 no` test below keeps checking protocol_version.
+  t.test('no supported_versions while titus speaks only TLS 1.3: protocol_version', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: [groups, sigalgs, keyShare] })), ALERT.protocolVersion))
+
+  t.test('only TLS 1.2 suites offered in a TLS 1.3 hello: handshake_failure', t =>
+    expectAlert(t, handshakeRecord(clientHello({ cipherSuites: [0xc02f, 0xc030], extensions: [versions, groups, sigalgs, keyShare] })), ALERT.handshakeFailure))
+
+  t.test('the suites are fine when one TLS 1.3 suite is among them', t =>
+    expectServerHello(t, handshakeRecord(clientHello({ cipherSuites: [0xc02f, SUITE_CODE.TLS_CHACHA20_POLY1305_SHA256] }))))
+})
+
+t.test('with tlsv1.2 no, a hello without supported_versions gets protocol_version', async t => {
+  const strict13 = await startTitus(t, { backendPort: echo.port, key: certs.leaves.rsa.key, cert: certs.leaves.rsa.chain, args: ['--tlsv1.2', 'no'] })
+  const [, groups, sigalgs, keyShare] = standardExtensions() as [Buffer, Buffer, Buffer, Buffer]
+  const r = await rawExchange(strict13.port, handshakeRecord(clientHello({ extensions: [groups, sigalgs, keyShare] })))
+  checkFatalAlert(t, r.bytes, ALERT.protocolVersion)
+  t.not(r.end, 'timeout')
+})
+
+t.test('real client through a record-rewriting man in the middle', async t => {
+  t.test('its ClientHello re-fragmented into records of 1 to 9 bytes: full handshake and echo', async t => {
+    let fragmentedRecords = 0
+    const proxy = await startRecordProxy(t, titus.port, (r: TlsRecord) => {
+      if (r.type !== CONTENT_TYPE.handshake) return record(r.type, r.body, r.version)
+      const pieces: Buffer[] = []
+      for (let at = 0, size = 1; at < r.body.length; at += size, size = (size % 9) + 1) pieces.push(record(r.type, r.body.subarray(at, at + size), r.version))
+      fragmentedRecords += pieces.length
+      return Buffer.concat(pieces)
+    })
+    const r = await nodeClient(t, { port: proxy.port, caFile: certs.caFile })
+    t.ok(r.ok, 'handshake and byte-exact echo', { detail: r.detail })
+    t.ok(fragmentedRecords > 20, `the hello went as ${fragmentedRecords} records`)
+  })
+
+  t.test("one bit flipped in the client's encrypted Finished record: bad_record_mac", async t => {
+    let flipped = false
+    const proxy = await startRecordProxy(t, titus.port, (r: TlsRecord) => {
+      const body = Buffer.from(r.body)
+      if (r.type === CONTENT_TYPE.applicationData && !flipped) {
+        flipped = true
+        body[body.length - 1] ^= 0x01
+      }
+      return record(r.type, body, r.version)
+    })
+    const r = await nodeClient(t, { port: proxy.port, caFile: certs.caFile, suite: 'TLS_AES_128_GCM_SHA256' })
+    t.ok(flipped, 'the Finished record went through the proxy')
+    t.notOk(r.ok)
+    t.equal(r.alert, ALERT.badRecordMac, 'the client got bad_record_mac', { detail: r.detail })
+    await stillServes(t)
+  })
+})
+
+t.test('connection processes of broken connections are gone', async t => {
+  let count = titus.processes().length
+  for (let waited = 0; count > settledProcessCount && waited < 5000; waited += 100) {
+    await sleep(100)
+    count = titus.processes().length
+  }
+  t.ok(count <= settledProcessCount, `${count} titus processes now, ${settledProcessCount} after start-up`)
+})
