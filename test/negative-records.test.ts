@@ -6,6 +6,7 @@ import { startEchoBackend } from './support/backends.js'
 import { nodeClient } from './support/clients.js'
 import { sleep } from './support/process.js'
 import { rawExchange, startRecordProxy } from './support/raw.js'
+import { openRecord, parseKeyLog, sealRecord, trafficKeys } from './support/record-crypto.js'
 import { startTitus } from './support/titus.js'
 import {
   ALERT,
@@ -182,6 +183,28 @@ t.test('real client through a record-rewriting man in the middle', async t => {
     t.ok(flipped, 'the Finished record went through the proxy')
     t.notOk(r.ok)
     t.equal(r.alert, ALERT.badRecordMac, 'the client got bad_record_mac', { detail: r.detail })
+    await stillServes(t)
+  })
+
+  t.test("a client Finished with one wrong bit in verify_data, sealed again with the client's keys: decrypt_error", async t => {
+    let keyLog = ''
+    let changed = false
+    const proxy = await startRecordProxy(t, titus.port, (r: TlsRecord) => {
+      if (r.type !== CONTENT_TYPE.applicationData || changed) return record(r.type, r.body, r.version)
+      changed = true
+      // The client's first protected record is its Finished, the first under its handshake traffic key.
+      const keys = trafficKeys(parseKeyLog(keyLog).get('CLIENT_HANDSHAKE_TRAFFIC_SECRET')!)
+      const inner = openRecord(keys, 0, r.body)
+      t.equal(inner.type, CONTENT_TYPE.handshake)
+      t.equal(inner.content[0], HANDSHAKE_TYPE.finished, 'the record holds the Finished message')
+      const finished = Buffer.from(inner.content)
+      finished[finished.length - 1] ^= 0x80
+      return sealRecord(keys, 0, inner.type, finished)
+    })
+    const r = await nodeClient(t, { port: proxy.port, caFile: certs.caFile, suite: 'TLS_AES_128_GCM_SHA256', onKeylog: line => (keyLog += line) })
+    t.ok(changed, 'the Finished record went through the proxy')
+    t.notOk(r.ok)
+    t.equal(r.alert, ALERT.decryptError, 'the client got decrypt_error', { detail: r.detail })
     await stillServes(t)
   })
 })

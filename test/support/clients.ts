@@ -319,6 +319,8 @@ const NODE_GROUP: Record<GroupName, string> = {
 
 export interface NodeClientOptions extends ClientOptions {
   sigalgs?: string
+  // Receives each NSS key log line as the client derives its secrets.
+  onKeylog?: (line: string) => void
 }
 
 export async function nodeClient(_t: Teardown, options: NodeClientOptions): Promise<ClientResult> {
@@ -336,6 +338,7 @@ export async function nodeClient(_t: Teardown, options: NodeClientOptions): Prom
     ...(options.sigalgs ? { sigalgs: options.sigalgs } : {}),
   }
   const socket = tlsConnect(settings)
+  if (options.onKeylog) socket.on('keylog', (line: Buffer) => options.onKeylog!(line.toString()))
   const chunks: Buffer[] = []
   let received = 0
   let failure: Error | undefined

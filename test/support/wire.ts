@@ -4,7 +4,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 
 export const CONTENT_TYPE = { changeCipherSpec: 20, alert: 21, handshake: 22, applicationData: 23 } as const
 
-export const HANDSHAKE_TYPE = { clientHello: 1, serverHello: 2, encryptedExtensions: 8, keyUpdate: 24 } as const
+export const HANDSHAKE_TYPE = { clientHello: 1, serverHello: 2, encryptedExtensions: 8, finished: 20, keyUpdate: 24 } as const
 
 export const EXTENSION = {
   serverName: 0,
