@@ -1,0 +1,121 @@
+// Every kind of configuration error names file, line and option; the CLI exits with titus 0.4's status 5.
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { COMMAND_LINE, ConfigError, EXIT_CONFIG, loadConfig, type ConfigEntry } from '../src/config/index.js'
+
+const FIXTURES = fileURLToPath(new URL('./fixtures/config/', import.meta.url))
+const BUNDLE = fileURLToPath(new URL('../dist/titus.js', import.meta.url))
+const VALID = 'key k\ncert c\nbackend 127.0.0.1\nbackend-port 80\n'
+
+const loadText = (dir: string, text: string, name = 'titus.conf') => {
+  const file = join(dir, name)
+  return () => loadConfig([{ name: 'config', value: file, file: COMMAND_LINE, line: 2 }])
+}
+
+function expectError(t: Tap.Test, f: () => unknown, file: string, line: number, option: string, problem: RegExp) {
+  try {
+    f()
+    t.fail(`expected a ConfigError for ${option}`)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    t.match(err, { file, line, option }, `${option}: ${err.message}`)
+    t.match(err.problem, problem)
+    t.equal(err.message, `${line > 0 ? `${file}:${line}` : file}: ${option}: ${err.problem}`)
+  }
+}
+
+// [text of titus.conf, line, option, problem]
+const FILE_ERRORS: [string, number, string, RegExp][] = [
+  [`${VALID}frobnicate yes\n`, 5, 'frobnicate', /unknown option/],
+  [`${VALID}port\n`, 5, 'port', /missing value/],
+  [`${VALID}max-children many\n`, 5, 'max-children', /not a whole number/],
+  [`${VALID}port 65536\n`, 5, 'port', /out of range \(0-65535\)/],
+  [`${VALID}backend-port 0\n`, 5, 'backend-port', /out of range \(1-65535\)/],
+  [`${VALID}daemon maybe\n`, 5, 'daemon', /not yes or no/],
+  [`${VALID}isolation paranoid\n`, 5, 'isolation', /not one of strict, pooled, none/],
+  [`${VALID}listen example.com:443\n`, 5, 'listen', /not an IP v4 address/],
+  [`${VALID}listen ::1:443\n`, 5, 'listen', /IPv6 address in brackets/],
+  [`${VALID}listen [::1]:99999\n`, 5, 'listen', /out of range/],
+  [`${VALID}port 443\nlisten [::]:443\n`, 6, 'listen', /\[::\]:443 is already configured at .*titus\.conf:5/],
+  [`${VALID}sni-name a.example\n`, 5, 'sni-name', /only allowed inside a vhost block/],
+  [`${VALID}vhost\n\tlocal-address www.example.com\n`, 6, 'local-address', /not an IP address/],
+  [`${VALID}vhost\n\tport 443\n`, 6, 'port', /global option/],
+  [`${VALID}vhost\n\tconfig other.conf\n`, 6, 'config', /global option/],
+  [`${VALID}vhost foo\n`, 5, 'vhost', /takes no value/],
+  [`${VALID}vhost\n\tvhost\n`, 6, 'vhost', /cannot nest/],
+  [`${VALID}compression yes\n`, 5, 'compression', /CRIME/],
+  [`${VALID}sslv3 yes\n`, 5, 'sslv3', /RFC 8996/],
+  [`${VALID}tlsv1 on\n`, 5, 'tlsv1', /TLS 1.0 is insecure/],
+  [`${VALID}tlsv1.1 yes\n`, 5, 'tlsv1.1', /TLS 1.1 is insecure/],
+  [`${VALID}tlsv1.2 no\ntlsv1.3 no\n`, 6, 'tlsv1.3', /both disabled/],
+  [`${VALID}vhost\n\ttlsv1.2 no\ntlsv1.3 no\n`, 5, 'tlsv1.3', /both disabled/],
+  [`cert c\nbackend b\nbackend-port 1\nvhost\n\tsni-name x\n`, 4, 'key', /no private key file \(key\) given for this vhost/],
+  [`key k\nbackend b\nbackend-port 1\nvhost\n`, 4, 'cert', /no certificate file/],
+  [`key k\ncert c\nbackend-port 1\nvhost\n`, 4, 'backend', /no backend host/],
+  [`key k\ncert c\nbackend b\nvhost\n`, 4, 'backend-port', /no backend port/],
+  [`${VALID}transparent yes\n`, 3, 'backend', /cannot be used with transparent yes/],
+  [`${VALID}ciphers AES:#\n`, 5, 'ciphers', /position 5/],
+  [`${VALID}ciphers RC4:3DES:kRSA\n`, 5, 'ciphers', /selects no supported TLS 1.2 cipher suite/],
+  [`${VALID}ciphersuites TLS_AES_128_CCM_8_SHA256\n`, 5, 'ciphersuites', /no supported TLS 1.3/],
+  [`${VALID}ecdhcurve x25519:secp521r1\n`, 5, 'ecdhcurve', /secp521r1 is not supported/],
+  [`${VALID}ecdhcurve curve9\n`, 5, 'ecdhcurve', /unknown curve "curve9"/],
+  [`${VALID}dhgroup 17\n`, 5, 'dhgroup', /neither a group .* nor a readable DH parameters file/],
+  [`${VALID}dhgroup ffdhe2048:14\n`, 5, 'dhgroup', /can only be the first entry/],
+  [`${VALID}dhgroup ${FIXTURES}dh-1024.pem\n`, 5, 'dhgroup', /1024 bits; at least 2048/],
+  [`${VALID}dhgroup ${FIXTURES}dh-x942.pem\n`, 5, 'dhgroup', /X9.42/],
+  [`${VALID}dhgroup ${FIXTURES}keys/server.crt\n`, 5, 'dhgroup', /no "BEGIN DH PARAMETERS" block/],
+  [`${VALID}alpn h2,,http/1.1\n`, 5, 'alpn', /1 to 255 bytes/],
+  [`${VALID}config missing.conf\n`, 5, 'config', /cannot read .*missing\.conf: ENOENT/],
+  [`${VALID}config-directory missing.d\n`, 5, 'config-directory', /cannot read directory .*missing\.d/],
+  [`${VALID}config titus.conf\n`, 5, 'config', /include loop: .*titus\.conf -> .*titus\.conf/],
+]
+
+t.test('titus.conf errors', async t => {
+  for (const [text, line, option, problem] of FILE_ERRORS) {
+    const dir = t.testdir({ 'titus.conf': text })
+    expectError(t, loadText(dir, text), join(dir, 'titus.conf'), line, option, problem)
+  }
+})
+
+t.test('include loops through several files name the chain', async t => {
+  const dir = t.testdir({ 'a.conf': 'config b.conf\n', 'b.conf': '\n\nconfig a.conf\n' })
+  expectError(t, loadText(dir, '', 'a.conf'), join(dir, 'b.conf'), 3, 'config', /include loop: .*a\.conf -> .*b\.conf -> .*a\.conf$/)
+})
+
+t.test('TOML errors', async t => {
+  const cases: [string, number, string, RegExp][] = [
+    ['port = 443\nkey = \n', 2, 'toml', /.+/],
+    ['port = 443\n\n[[vhost]]\nbackend-port = 1.5\n', 4, 'backend-port', /must be a string, an integer or a boolean/],
+    ['port = [1, 2]\n', 1, 'port', /single value, not an array/],
+    ['[vhost]\nkey = "k"\n', 1, 'vhost', /\[\[vhost\]\]/],
+    ['port = 1\n[other]\nx = 1\n', 2, 'other.x', /unknown option/],
+    ['tlsv1 = false\ntlsv1.2 = true\n', 2, 'toml', /.+/],
+    [`${VALID.replace(/ (.*)/g, ' = "$1"')}\n[[vhost]]\nsni-name = "a"\n  port = 8\n`, 8, 'port', /global option/],
+  ]
+  for (const [text, line, option, problem] of cases) {
+    const dir = t.testdir({ 't.toml': text })
+    expectError(t, loadText(dir, text, 't.toml'), join(dir, 't.toml'), line, option, problem)
+  }
+})
+
+t.test('command-line errors name the argument position', async t => {
+  const entries = (...pairs: [string, string][]): ConfigEntry[] => pairs.map(([name, value], i) => ({ name, value, file: COMMAND_LINE, line: 2 * i + 1 }))
+  expectError(t, () => loadConfig(entries(['key', 'k'], ['port', 'x'])), COMMAND_LINE, 3, 'port', /not a whole number/)
+  expectError(t, () => loadConfig(entries(['sni-name', 'x'])), COMMAND_LINE, 1, 'sni-name', /vhost blocks can only be written in configuration files/)
+  expectError(t, () => loadConfig(entries(['cert', 'c'], ['backend', 'b'], ['backend-port', '1'])), '<configuration>', 0, 'key', /no private key file/)
+})
+
+t.test('titus --check-config exits 5 with the message, 0 with the effective configuration', { skip: !existsSync(BUNDLE) && 'dist/titus.js not built' }, async t => {
+  const dir = t.testdir({ 'bad.conf': `${VALID}vhost\n\tciphers RC4\n`, 'good.conf': `port 8443\nnetwork-user nobody\nkeyserver-user nobody\nkey ${FIXTURES}keys/server.key\ncert ${FIXTURES}keys/server.crt\nbackend 127.0.0.1\nbackend-port 80\n` })
+  const bad = spawnSync(process.execPath, [BUNDLE, '--check-config', '--config', join(dir, 'bad.conf')], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(bad.status, EXIT_CONFIG)
+  t.match(bad.stderr, `${join(dir, 'bad.conf')}:6: ciphers: selects no supported TLS 1.2 cipher suite`)
+  const good = spawnSync(process.execPath, [BUNDLE, '--check-config', '--config', join(dir, 'good.conf'), '--max-children', '4'], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(good.status, 0, good.stderr)
+  t.match(good.stdout, /^listen +\[::\]:8443$/m)
+  t.match(good.stdout, /^max-children +4$/m)
+  t.match(good.stdout, /^backend-port +80$/m)
+})
