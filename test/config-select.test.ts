@@ -24,7 +24,7 @@ t.test('first matching vhost wins; unmatched connections get none', async t => {
   const pick = (localAddress: string, localPort: number, serverName?: string) => selectVhost(cfg, { localAddress, localPort, ...(serverName !== undefined && { serverName }) })?.id
   t.equal(pick('192.0.2.5', 443, 'www.example.com'), 1, 'address and port, any SNI')
   t.equal(pick('::ffff:192.0.2.5', 443), 1, 'IPv4-mapped address from a dual-stack socket')
-  t.equal(pick('192.0.2.5', 444), undefined, 'wrong port, and no later vhost matches')
+  t.equal(pick('192.0.2.5', 444, 'www.example.com'), undefined, 'wrong port, and no later vhost matches')
   t.equal(pick('2001:db8::1', 443, 'www.EXAMPLE.com'), 2, 'IPv6 compared canonically, SNI case-insensitively')
   t.equal(pick('2001:0db8:0000::0001', 443, 'www.example.com'), 2)
   t.equal(pick('2001:db8::1', 443, 'api.example.com'), 3, 'SNI mismatch falls through to the next vhost')
