@@ -10,12 +10,15 @@ const FIXTURES = fileURLToPath(new URL('./fixtures/config/', import.meta.url))
 const BUNDLE = fileURLToPath(new URL('../dist/titus.js', import.meta.url))
 const VALID = 'key k\ncert c\nbackend 127.0.0.1\nbackend-port 80\n'
 
-const loadText = (dir: string, text: string, name = 'titus.conf') => {
+const loadFrom = (dir: string, name = 'titus.conf') => {
   const file = join(dir, name)
   return () => loadConfig([{ name: 'config', value: file, file: COMMAND_LINE, line: 2 }])
 }
 
-function expectError(t: Tap.Test, f: () => unknown, file: string, line: number, option: string, problem: RegExp) {
+// The assertions used here, shared by the top-level t and subtests.
+type Asserts = Pick<typeof t, 'fail' | 'match' | 'equal'>
+
+function expectError(t: Asserts, f: () => unknown, file: string, line: number, option: string, problem: RegExp) {
   try {
     f()
     t.fail(`expected a ConfigError for ${option}`)
@@ -76,13 +79,13 @@ const FILE_ERRORS: [string, number, string, RegExp][] = [
 t.test('titus.conf errors', async t => {
   for (const [text, line, option, problem] of FILE_ERRORS) {
     const dir = t.testdir({ 'titus.conf': text })
-    expectError(t, loadText(dir, text), join(dir, 'titus.conf'), line, option, problem)
+    expectError(t, loadFrom(dir), join(dir, 'titus.conf'), line, option, problem)
   }
 })
 
 t.test('include loops through several files name the chain', async t => {
   const dir = t.testdir({ 'a.conf': 'config b.conf\n', 'b.conf': '\n\nconfig a.conf\n' })
-  expectError(t, loadText(dir, '', 'a.conf'), join(dir, 'b.conf'), 3, 'config', /include loop: .*a\.conf -> .*b\.conf -> .*a\.conf$/)
+  expectError(t, loadFrom(dir, 'a.conf'), join(dir, 'b.conf'), 3, 'config', /include loop: .*a\.conf -> .*b\.conf -> .*a\.conf$/)
 })
 
 t.test('TOML errors', async t => {
@@ -97,7 +100,7 @@ t.test('TOML errors', async t => {
   ]
   for (const [text, line, option, problem] of cases) {
     const dir = t.testdir({ 't.toml': text })
-    expectError(t, loadText(dir, text, 't.toml'), join(dir, 't.toml'), line, option, problem)
+    expectError(t, loadFrom(dir, 't.toml'), join(dir, 't.toml'), line, option, problem)
   }
 })
 
