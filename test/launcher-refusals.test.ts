@@ -153,6 +153,9 @@ t.test('launcher refusals', { skip: skipUnlessRoot }, async t => {
     })
     await t.test('only the primary group', t => expectRefusal(t, commandFor(program, { group: 'nogroup' }), 3,
       /refusing group nogroup: when setuid, only the primary group of titus-net is allowed/, (_, args) => runSetuid(args)))
+    await t.test('no more open files than the caller may have', t => expectRefusal(t, commandFor(program, { nofile: 4096 }), 3,
+      /refusing --nofile 4096: above the caller's hard limit/,
+      (_, args) => run('prlimit', ['--nofile=256:256', '--', 'setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', setuidLauncher, ...args])))
     await t.test('still never root', t => expectRefusal(t, ['--profile', 'conn', '--user', 'root', '--group', 'titus-net', '--', program], 3,
       /refusing user root: uid 0/, (_, args) => runSetuid(args)))
 

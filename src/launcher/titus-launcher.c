@@ -192,8 +192,8 @@ static void check_root_controlled(const char *path, const char *what)
 	char prefix[PATH_MAX];
 	size_t len = strlen(path);
 	for (size_t end = 1; end <= len; end++) {
-		if (end < len && path[end] != '/')
-			continue;
+		if (end > 1 && end < len && path[end] != '/')
+			continue; /* prefixes end at a slash, and "/" itself is one */
 		memcpy(prefix, path, end);
 		prefix[end] = 0;
 		struct stat st;
@@ -327,6 +327,9 @@ static void prepare(struct options *o, int setuid_mode)
 	for (size_t i = 0; i < sizeof devices / sizeof *devices; i++)
 		add_builtin_bind(o, devices[i]);
 	check_no_nesting(o);
+	struct rlimit caller_files;
+	if (setuid_mode && (getrlimit(RLIMIT_NOFILE, &caller_files) || o->nofile > caller_files.rlim_max))
+		die(EXIT_REFUSED, "refusing --nofile %lu: above the caller's hard limit", (unsigned long)o->nofile);
 }
 
 static void close_all_except(const int *keep, int nkeep)
@@ -488,8 +491,10 @@ static void build_root(struct options *o)
 	}
 	if (o->proc) {
 		make_mount_point("/proc", 1);
-		/* hidepid=2: the program sees only processes of its own uid, not init */
-		if (mount("proc", STAGING "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "hidepid=2"))
+		/* hidepid=2: only processes of the program's own uid, so not init;
+		 * subset=pid: no kernel-wide files (sys, net, kallsyms, cpuinfo...). */
+		if (mount("proc", STAGING "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+			  "hidepid=2,subset=pid"))
 			die_errno(EXIT_SETUP, "%s", "mounting /proc");
 	}
 	/* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves
