@@ -29,7 +29,7 @@ await build({
   // node: builtins stay imports; Bun and Deno provide them too.
   packages: 'bundle',
   banner: { js: '#!/usr/bin/env node\n// titus ' + version + ' (bundled; sources at src/)' },
-  legalComments: 'linked',
+  legalComments: 'eof',
   logLevel: 'warning',
 })
 

@@ -62,7 +62,7 @@ function helpRenderer() {
   cli.usage('[--option value]...\n\n  TLS-terminating proxy: private keys stay in an isolated keyserver, every connection gets its own sandboxed process.\n  Every configuration option can be given on the command line as --name value (see titus(8)).')
   cli.command('demo', 'Run a self-contained demo: self-signed certificate, demo backend, titus on 127.0.0.1:8443')
   cli.option('--check-config', 'Validate the configuration, print the effective configuration per vhost, and exit')
-  for (const o of OPTIONS) cli.option(`--${o.name} <${o.arg}>`, o.default === undefined ? o.summary : `${o.summary} (default: ${o.default})`)
+  for (const o of OPTIONS.filter(o => o.scope !== 'vhost-only')) cli.option(`--${o.name} <${o.arg}>`, o.default === undefined ? o.summary : `${o.summary} (default: ${o.default})`)
   cli.help()
   cli.version(VERSION)
   return cli

@@ -59,7 +59,7 @@ export class Connection {
       switch (e.type) {
         case 'handshake':
           clearTimeout(this.handshakeTimer)
-          this.hooks.handshake({ version: e.info.version, suite: e.info.suite, group: e.info.group, alpn: e.info.alpn })
+          this.hooks.handshake({ version: e.info.version, suite: e.info.cipherSuite, group: e.info.group, alpn: e.info.alpn })
           void this.attachBackend()
           break
         case 'close_notify':

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net'
 import type { FromConn, ToConn, VhostView } from '../ipc/messages.js'
 import { Connection } from './connection.js'
 import { IpcSigner } from './ipc-signer.js'
-import { matchVhost } from './vhost-match.js'
+import { matchVhost } from '../config/match.js'
 
 interface Served {
   signer?: IpcSigner

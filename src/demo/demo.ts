@@ -1,5 +1,6 @@
 // `titus demo` (what `npm start` runs): a self-signed certificate in a temporary directory, a small HTTP
 // backend on a free loopback port, and titus on 127.0.0.1:8443 in front of it.
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -9,6 +10,15 @@ import type { CommandLineEntry } from '../cli.js'
 import { runTitus } from '../supervisor/run.js'
 import { VERSION } from '../version.js'
 import { selfSignedCertificate } from './self-signed.js'
+
+function demoUser(preferred: string): string {
+  try {
+    execFileSync('id', [preferred], { stdio: 'ignore' })
+    return preferred
+  } catch {
+    return 'nobody'
+  }
+}
 
 export async function runDemo(extra: readonly CommandLineEntry[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'titus-demo-'))
@@ -35,6 +45,9 @@ export async function runDemo(extra: readonly CommandLineEntry[]): Promise<numbe
     { name: 'backend-port', value: String(backendPort), position: 0 },
     { name: 'cert', value: certFile, position: 0 },
     { name: 'key', value: keyFile, position: 0 },
+    // As root the sandbox needs unprivileged users; the demo borrows existing ones if none are given.
+    ...(process.getuid?.() === 0 && !given.has('network-user') ? [{ name: 'network-user', value: demoUser('titus-net'), position: 0 }] : []),
+    ...(process.getuid?.() === 0 && !given.has('keyserver-user') ? [{ name: 'keyserver-user', value: demoUser('titus-keys'), position: 0 }] : []),
     ...extra,
   ]
   const port = extra.find(e => e.name === 'listen')?.value.replace(/^.*:/, '') ?? extra.find(e => e.name === 'port')?.value ?? '8443'

@@ -63,8 +63,7 @@ export class Supervisor {
       })
       server.on('error', err => log('listener-error', { error: err.message }))
       const a = server.address() as net.AddressInfo
-      log('listening', { address: a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}` })
-      process.stderr.write(`titus: listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}\n`)
+      log(`listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`)
       this.servers.push(server)
     }
     this.fillSpares()
