@@ -1,7 +1,7 @@
 // Every refusal of titus-launcher, with its exact exit status and message, run as
 // root and as a setuid-root copy started by an unprivileged user.
 import t, { type Test } from 'tap'
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { launcherCommand } from '../src/launcher/command.js'
@@ -63,6 +63,15 @@ t.test('launcher refusals', { skip: skipUnlessRoot }, async t => {
     await t.test('user root', t => expectRefusal(t, ['--profile', 'conn', '--user', 'root', '--group', 'titus-net', '--', program], 3, /refusing user root: uid 0/))
     await t.test('group root', t => expectRefusal(t, ['--profile', 'conn', '--user', 'titus-net', '--group', 'root', '--', program], 3, /refusing group root: gid 0/))
     await t.test('unknown user', t => expectRefusal(t, ['--profile', 'conn', '--user', 'titus-nosuchuser', '--group', 'titus-net', '--', program], 3, /refusing user titus-nosuchuser: no such user/))
+  })
+
+  t.test('inherited directory fds exit 3', async t => {
+    const directory = openSync(dir, 'r')
+    t.teardown(() => closeSync(directory))
+    for (const [name, stdio, keep] of [['kept fd 3', ['ignore', 'pipe', 'pipe', directory], [3]], ['stdin', [directory, 'pipe', 'pipe'], []]] as const) {
+      await t.test(name, t => expectRefusal(t, commandFor(program, { keepFds: keep }), 3,
+        new RegExp(`refusing fd ${keep[0] ?? 0}: it is a directory, outside the sandbox`), (file, args) => run(file, args, { stdio: [...stdio] })))
+    }
   })
 
   t.test('programs only root controls', async t => {

@@ -185,6 +185,17 @@ static void parse_args(int argc, char **argv, struct options *o)
 			die(EXIT_USAGE, "--keep-fd %d is not an open file descriptor", o->keep[k]);
 }
 
+/* An inherited directory fd would let the program look up paths outside its root. */
+static void check_inherited_fds(const struct options *o)
+{
+	for (int k = -3; k < o->nkeep; k++) {
+		int fd = k < 0 ? k + 3 : o->keep[k];
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+			die(EXIT_REFUSED, "refusing fd %d: it is a directory, outside the sandbox", fd);
+	}
+}
+
 /* Only root may be able to change PATH: it and every parent directory are owned
  * by root and not writable by group or others (no exception for sticky dirs). */
 static void check_root_controlled(const char *path, const char *what)
@@ -315,6 +326,7 @@ static void check_no_nesting(const struct options *o)
 
 static void prepare(struct options *o, int setuid_mode)
 {
+	check_inherited_fds(o);
 	resolve_ids(o, setuid_mode);
 	if (!strchr(o->argv[0], '/'))
 		die(EXIT_USAGE, "PROGRAM must be a path, got '%s'", o->argv[0]);
