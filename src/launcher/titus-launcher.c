@@ -263,15 +263,19 @@ static void resolve_ids(struct options *o, int setuid_mode)
 	}
 }
 
-/* Opens a bind source. With as_caller the open runs with the real uid's file system
- * identity, so a setuid launcher binds only what its caller could read itself; the
- * fd then pins exactly the checked file, whatever happens to the path later. */
+/* Path lookups with the real uid's file system identity (and its groups): a setuid
+ * launcher then opens and reveals only what its caller could reach itself. */
+static void use_caller_fs_identity(int as_caller)
+{
+	setfsgid(as_caller ? getgid() : 0);
+	setfsuid(as_caller ? getuid() : 0);
+}
+
+/* Opens a bind source, as the caller when setuid; the fd then pins exactly the
+ * checked file, whatever happens to the path later. */
 static void open_bind(struct bind *b, int as_caller)
 {
-	if (as_caller) {
-		setfsgid(getgid());
-		setfsuid(getuid());
-	}
+	use_caller_fs_identity(as_caller);
 	int fd = open(b->path, O_PATH | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st))
@@ -289,9 +293,8 @@ static void open_bind(struct bind *b, int as_caller)
 		if (readable < 0)
 			die_errno(EXIT_REFUSED, "refusing --ro-bind %s: not readable by uid %u", b->path, (unsigned)getuid());
 		close(readable);
-		setfsuid(0);
-		setfsgid(0);
 	}
+	use_caller_fs_identity(0);
 	b->fd = fd;
 }
 
@@ -330,8 +333,10 @@ static void prepare(struct options *o, int setuid_mode)
 	resolve_ids(o, setuid_mode);
 	if (!strchr(o->argv[0], '/'))
 		die(EXIT_USAGE, "PROGRAM must be a path, got '%s'", o->argv[0]);
+	use_caller_fs_identity(setuid_mode);
 	if (!realpath(o->argv[0], o->program))
 		die_errno(EXIT_REFUSED, "refusing program %s", o->argv[0]);
+	use_caller_fs_identity(0);
 	check_root_controlled(o->program, "program");
 	for (int i = 0; i < o->nbinds; i++)
 		open_bind(&o->binds[i], setuid_mode);
