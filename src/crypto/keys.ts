@@ -1,0 +1,77 @@
+// Certificate and key loading from PEM text (the caller reads the files), and the in-process Signer.
+// The keyserver implements the same Signer interface over IPC, so the TLS engine never holds a key.
+import { constants, createPrivateKey, sign, type KeyObject } from 'node:crypto'
+import type { Signer } from '../tls/types.js'
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
+
+/** All CERTIFICATE blocks as DER, in file order (leaf first). Refuses text that contains a private key. */
+export function parseCertificateChain(pem: string): Uint8Array[] {
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(pem)) {
+    throw new Error('certificate file contains a PRIVATE KEY block; keep the key in its own file')
+  }
+  const chain: Uint8Array[] = []
+  for (const [, label, body] of pem.matchAll(PEM_BLOCK)) {
+    if (label !== 'CERTIFICATE') continue
+    const der = Buffer.from(body.replace(/\s+/g, ''), 'base64')
+    if (der.length === 0 || der[0] !== 0x30) throw new Error('CERTIFICATE block is not valid base64 DER')
+    chain.push(der)
+  }
+  if (chain.length === 0) throw new Error('no CERTIFICATE block found')
+  return chain
+}
+
+interface SchemeSpec {
+  readonly code: number
+  readonly digest: string | null
+  readonly pssSaltLength?: number
+}
+
+// TLS 1.3 signature schemes by key type, in our preference order.
+const RSA_SCHEMES: SchemeSpec[] = [
+  { code: 0x0804, digest: 'sha256', pssSaltLength: 32 }, // rsa_pss_rsae_sha256
+  { code: 0x0805, digest: 'sha384', pssSaltLength: 48 }, // rsa_pss_rsae_sha384
+  { code: 0x0806, digest: 'sha512', pssSaltLength: 64 }, // rsa_pss_rsae_sha512
+]
+const EC_SCHEMES: Record<string, SchemeSpec> = {
+  prime256v1: { code: 0x0403, digest: 'sha256' }, // ecdsa_secp256r1_sha256
+  secp384r1: { code: 0x0503, digest: 'sha384' }, // ecdsa_secp384r1_sha384
+  secp521r1: { code: 0x0603, digest: 'sha512' }, // ecdsa_secp521r1_sha512
+}
+const ED25519_SCHEME: SchemeSpec = { code: 0x0807, digest: null }
+
+function schemesFor(key: KeyObject): SchemeSpec[] {
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return RSA_SCHEMES
+    case 'ec': {
+      const curve = key.asymmetricKeyDetails?.namedCurve ?? ''
+      const scheme = EC_SCHEMES[curve]
+      if (!scheme) throw new Error(`unsupported EC curve ${curve}`)
+      return [scheme]
+    }
+    case 'ed25519':
+      return [ED25519_SCHEME]
+    default:
+      throw new Error(`unsupported private key type ${key.asymmetricKeyType}`)
+  }
+}
+
+/** A Signer over node:crypto for an RSA, ECDSA (P-256/P-384/P-521) or Ed25519 private key in PEM. */
+export function createLocalSigner(keyPem: string): Signer {
+  const key = createPrivateKey(keyPem)
+  const specs = schemesFor(key)
+  return {
+    schemes: specs.map(spec => spec.code),
+    async sign(scheme, message) {
+      const spec = specs.find(s => s.code === scheme)
+      if (!spec) throw new Error(`key cannot sign with scheme 0x${scheme.toString(16)}`)
+      const options =
+        spec.pssSaltLength === undefined
+          ? key
+          : { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: spec.pssSaltLength }
+      // ECDSA signatures come out DER-encoded, which is what TLS sends.
+      return sign(spec.digest, message, options)
+    },
+  }
+}

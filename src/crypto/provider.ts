@@ -1,0 +1,261 @@
+// The one module the TLS engine calls for every cryptographic primitive. node:crypto exists in Node, Bun
+// and Deno; capabilities that differ between them are feature-detected here (lazily: nothing is computed at
+// import time, because every connection starts a new process).
+import {
+  createCipheriv,
+  createDecipheriv,
+  createDiffieHellman,
+  createECDH,
+  createHash,
+  createHmac,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  randomBytes as nodeRandomBytes,
+  timingSafeEqual,
+  type DiffieHellman,
+  type KeyObject,
+} from 'node:crypto'
+import { FFDHE2048_PRIME_HEX, FFDHE3072_PRIME_HEX, FFDHE4096_PRIME_HEX } from './ffdhe-primes.js'
+
+export type HashName = 'sha256' | 'sha384'
+export type AeadName = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305'
+export type GroupName = 'x25519' | 'secp256r1' | 'secp384r1' | 'ffdhe2048' | 'ffdhe3072' | 'ffdhe4096'
+
+export const HASH_LENGTH: Record<HashName, number> = { sha256: 32, sha384: 48 }
+export const AEAD_KEY_LENGTH: Record<AeadName, number> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32, 'chacha20-poly1305': 32 }
+export const AEAD_TAG_LENGTH = 16
+export const AEAD_NONCE_LENGTH = 12
+
+export function randomBytes(length: number): Buffer {
+  return nodeRandomBytes(length)
+}
+
+export function hash(name: HashName, parts: readonly Uint8Array[]): Buffer {
+  const h = createHash(name)
+  for (const part of parts) h.update(part)
+  return h.digest()
+}
+
+export function hmac(name: HashName, key: Uint8Array, ...parts: Uint8Array[]): Buffer {
+  const h = createHmac(name, key)
+  for (const part of parts) h.update(part)
+  return h.digest()
+}
+
+/** Constant-time equality; different lengths compare unequal (length is not secret). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/** HKDF-Extract (RFC 5869). */
+export function hkdfExtract(name: HashName, salt: Uint8Array, ikm: Uint8Array): Buffer {
+  return hmac(name, salt, ikm)
+}
+
+/** HKDF-Expand (RFC 5869); TLS never asks for more than 255 blocks. */
+export function hkdfExpand(name: HashName, prk: Uint8Array, info: Uint8Array, length: number): Buffer {
+  const hashLength = HASH_LENGTH[name]
+  const out = Buffer.allocUnsafe(Math.ceil(length / hashLength) * hashLength)
+  let previous: Uint8Array = new Uint8Array(0)
+  for (let block = 0; block * hashLength < length; block++) {
+    previous = hmac(name, prk, previous, info, Uint8Array.of(block + 1))
+    out.set(previous, block * hashLength)
+  }
+  return out.subarray(0, length)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// AEAD
+
+export interface Aead {
+  /** Returns ciphertext || tag; the plaintext is the concatenation of `parts`. */
+  seal(nonce: Uint8Array, aad: Uint8Array, parts: readonly Uint8Array[]): Buffer
+  /** Returns the plaintext, or undefined when authentication fails. */
+  open(nonce: Uint8Array, aad: Uint8Array, ciphertextAndTag: Uint8Array): Buffer | undefined
+}
+
+const aeadAvailability = new Map<AeadName, boolean>()
+
+/** Whether this runtime's node:crypto implements the AEAD (Bun lacks ChaCha20-Poly1305). */
+export function aeadAvailable(name: AeadName): boolean {
+  let available = aeadAvailability.get(name)
+  if (available === undefined) {
+    try {
+      const probe = createAead(name, Buffer.alloc(AEAD_KEY_LENGTH[name]))
+      const nonce = Buffer.alloc(AEAD_NONCE_LENGTH)
+      const sealed = probe.seal(nonce, Buffer.alloc(0), [Buffer.from('probe')])
+      available = probe.open(nonce, Buffer.alloc(0), sealed)?.toString() === 'probe'
+    } catch {
+      available = false
+    }
+    aeadAvailability.set(name, available)
+  }
+  return available
+}
+
+export function createAead(name: AeadName, key: Uint8Array): Aead {
+  if (key.length !== AEAD_KEY_LENGTH[name]) throw new Error(`${name} needs a ${AEAD_KEY_LENGTH[name]}-byte key`)
+  const cipherKey = Buffer.from(key)
+  const options = { authTagLength: AEAD_TAG_LENGTH } as const
+  return {
+    seal(nonce, aad, parts) {
+      // The ChaCha20 overload of createCipheriv is typed separately; the call is the same for GCM.
+      const cipher = createCipheriv(name as 'chacha20-poly1305', cipherKey, nonce, options)
+      cipher.setAAD(aad, { plaintextLength: parts.reduce((n, p) => n + p.length, 0) })
+      const chunks: Buffer[] = []
+      for (const part of parts) chunks.push(cipher.update(part))
+      chunks.push(cipher.final(), cipher.getAuthTag())
+      return Buffer.concat(chunks)
+    },
+    open(nonce, aad, ciphertextAndTag) {
+      if (ciphertextAndTag.length < AEAD_TAG_LENGTH) return undefined
+      const split = ciphertextAndTag.length - AEAD_TAG_LENGTH
+      const decipher = createDecipheriv(name as 'chacha20-poly1305', cipherKey, nonce, options)
+      decipher.setAAD(aad, { plaintextLength: split })
+      decipher.setAuthTag(ciphertextAndTag.subarray(split))
+      const plaintext = decipher.update(ciphertextAndTag.subarray(0, split))
+      try {
+        const rest = decipher.final()
+        return rest.length === 0 ? plaintext : Buffer.concat([plaintext, rest])
+      } catch {
+        plaintext.fill(0)
+        return undefined
+      }
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Key exchange
+
+/** The peer's key share is malformed or unsafe (maps to illegal_parameter in TLS). */
+export class KeyShareError extends Error {}
+
+export interface KeyExchange {
+  readonly group: GroupName
+  /** Our public value in TLS key_share encoding. */
+  readonly publicKey: Uint8Array
+  /** Validates the peer's key_share value and returns the shared secret in TLS encoding. One use only. */
+  computeSecret(peerPublicKey: Uint8Array): Buffer
+}
+
+const FFDHE_PRIMES: Record<'ffdhe2048' | 'ffdhe3072' | 'ffdhe4096', { hex: string; exponentBytes: number }> = {
+  // Exponent sizes are twice the groups' security levels (RFC 7919 §5.2), rounded up to bytes.
+  ffdhe2048: { hex: FFDHE2048_PRIME_HEX, exponentBytes: 32 },
+  ffdhe3072: { hex: FFDHE3072_PRIME_HEX, exponentBytes: 40 },
+  ffdhe4096: { hex: FFDHE4096_PRIME_HEX, exponentBytes: 48 },
+}
+// One DH object per group, created on first use: createDiffieHellman costs ~0.6 s on Bun. Reuse is safe
+// because every handshake installs a fresh private key (setPrivateKey) before generateKeys(), and the
+// object is used synchronously from key generation to secret computation of that share.
+const ffdheObjects = new Map<string, { dh: DiffieHellman; prime: Buffer }>()
+
+function ffdheGroup(group: keyof typeof FFDHE_PRIMES): { dh: DiffieHellman; prime: Buffer } {
+  let entry = ffdheObjects.get(group)
+  if (!entry) {
+    const prime = Buffer.from(FFDHE_PRIMES[group].hex, 'hex')
+    entry = { dh: createDiffieHellman(prime, Buffer.of(2)), prime }
+    ffdheObjects.set(group, entry)
+  }
+  return entry
+}
+
+function leftPad(value: Buffer, length: number): Buffer {
+  if (value.length === length) return value
+  const out = Buffer.alloc(length)
+  value.copy(out, length - value.length)
+  value.fill(0)
+  return out
+}
+
+function startFfdhe(group: keyof typeof FFDHE_PRIMES): KeyExchange {
+  const { dh, prime } = ffdheGroup(group)
+  const privateKey = randomBytes(FFDHE_PRIMES[group].exponentBytes)
+  privateKey[0] |= 0x80 // full-size exponent, never zero
+  dh.setPrivateKey(privateKey)
+  const publicKey = leftPad(dh.generateKeys(), prime.length)
+  return {
+    group,
+    publicKey,
+    computeSecret(peer) {
+      // RFC 8446 §4.2.8.1: same length as p; RFC 7919 §5.1: 1 < Y < p-1.
+      if (peer.length !== prime.length) throw new KeyShareError(`${group} key share has the wrong length`)
+      const y = Buffer.from(peer)
+      const one = Buffer.alloc(prime.length)
+      one[prime.length - 1] = 1
+      const pMinusOne = Buffer.from(prime)
+      pMinusOne[prime.length - 1] -= 1 // p is odd: no borrow
+      if (Buffer.compare(y, one) <= 0 || Buffer.compare(y, pMinusOne) >= 0) {
+        throw new KeyShareError(`${group} public value out of range`)
+      }
+      dh.setPrivateKey(privateKey)
+      try {
+        return leftPad(dh.computeSecret(y), prime.length)
+      } catch {
+        throw new KeyShareError(`${group} public value rejected`)
+      } finally {
+        privateKey.fill(0)
+      }
+    },
+  }
+}
+
+function startEcdh(group: 'secp256r1' | 'secp384r1'): KeyExchange {
+  const ecdh = createECDH(group === 'secp256r1' ? 'prime256v1' : 'secp384r1')
+  const publicKey = ecdh.generateKeys(undefined, 'uncompressed')
+  return {
+    group,
+    publicKey,
+    computeSecret(peer) {
+      // TLS 1.3 allows only the uncompressed form (RFC 8446 §4.2.8.2).
+      if (peer.length !== publicKey.length || peer[0] !== 4) throw new KeyShareError(`${group} key share is not an uncompressed point`)
+      try {
+        return ecdh.computeSecret(peer) // throws for points not on the curve
+      } catch {
+        throw new KeyShareError(`${group} point is not on the curve`)
+      }
+    },
+  }
+}
+
+function startX25519(): KeyExchange {
+  // Request JWK at generation: exporting afterwards hangs on Node 20, and this route is the fastest.
+  const pair = generateKeyPairSync('x25519', { publicKeyEncoding: { format: 'jwk' } })
+  let privateKey: KeyObject | undefined = pair.privateKey
+  const publicKey = Buffer.from(pair.publicKey.x as string, 'base64url')
+  return {
+    group: 'x25519',
+    publicKey,
+    computeSecret(peer) {
+      if (peer.length !== 32) throw new KeyShareError('x25519 key share must be 32 bytes')
+      if (!privateKey) throw new Error('key exchange already used')
+      let secret: Buffer
+      try {
+        const peerKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(peer).toString('base64url') }, format: 'jwk' })
+        secret = diffieHellman({ privateKey, publicKey: peerKey })
+      } catch {
+        // OpenSSL refuses low-order points (all-zero shared secret) itself.
+        throw new KeyShareError('x25519 shared secret is zero')
+      } finally {
+        privateKey = undefined
+      }
+      if (secret.every(b => b === 0)) throw new KeyShareError('x25519 shared secret is zero')
+      return secret
+    },
+  }
+}
+
+export function startKeyExchange(group: GroupName): KeyExchange {
+  switch (group) {
+    case 'x25519':
+      return startX25519()
+    case 'secp256r1':
+    case 'secp384r1':
+      return startEcdh(group)
+    case 'ffdhe2048':
+    case 'ffdhe3072':
+    case 'ffdhe4096':
+      return startFfdhe(group)
+  }
+}

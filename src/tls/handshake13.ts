@@ -1,0 +1,321 @@
+// TLS 1.3 server handshake state machine (RFC 8446 §2, §4): full 1-RTT handshake, HelloRetryRequest,
+// no client authentication, no resumption (PSK offers are declined), 0-RTT refused, KeyUpdate.
+import { KeyShareError, constantTimeEqual, randomBytes, startKeyExchange } from '../crypto/provider.js'
+import { TlsAlert } from './alerts.js'
+import {
+  ContentType,
+  GROUP_NAMES,
+  HandshakeType,
+  MAX_PLAINTEXT,
+  ProtocolVersion,
+  TLS13_SIGNATURE_SCHEMES,
+  TLS13_SUITES,
+  signatureSchemeName,
+  type Tls13SuiteSpec,
+} from './constants.js'
+import { pickPreferred, resolvePolicy, type HandshakeHost, type ResolvedPolicy, type ServerHandshake } from './handshake.js'
+import { KeySchedule, Transcript, finishedVerifyData, nextTrafficSecret, trafficKeys } from './key-schedule.js'
+import {
+  HELLO_RETRY_REQUEST_RANDOM,
+  certificate13,
+  certificateVerify,
+  encryptedExtensions,
+  finished,
+  keyUpdate,
+  parseClientHello,
+  parseKeyUpdate,
+  serverHello13,
+  type ClientHello,
+  type HandshakeMessage,
+} from './messages.js'
+import { RecordProtection } from './record.js'
+import type { ClientHelloInfo, Credential, HandshakeInfo } from './types.js'
+
+/** Our record_size_limit (RFC 8449): a full TLS 1.3 record plus its content type byte. */
+const OUR_RECORD_SIZE_LIMIT = MAX_PLAINTEXT + 1
+const CERTIFICATE_VERIFY_CONTEXT = Buffer.from('TLS 1.3, server CertificateVerify\0', 'latin1')
+
+type State =
+  | 'start' // expecting the ClientHello
+  | 'wait_second_client_hello' // sent HelloRetryRequest
+  | 'wait_finished' // sent our flight, expecting the client's Finished
+  | 'connected'
+
+export class Tls13ServerHandshake implements ServerHandshake {
+  private state: State = 'start'
+  private readonly transcript = new Transcript()
+  private suite!: Tls13SuiteSpec
+  private schedule!: KeySchedule
+  private credential!: Credential
+  private policy!: ResolvedPolicy
+  private firstHello!: ClientHello
+  private retry?: { group: number; cookie: Buffer }
+  private sentChangeCipherSpec = false
+  private expectedClientFinished?: Buffer
+  private clientTrafficSecret?: Buffer
+  private serverTrafficSecret?: Buffer
+  private pendingInfo?: Omit<HandshakeInfo, 'helloRetryRequest'>
+
+  constructor(private readonly host: HandshakeHost) {}
+
+  get complete(): boolean {
+    return this.state === 'connected'
+  }
+
+  async start(hello: ClientHello, raw: Uint8Array): Promise<boolean> {
+    if (this.state !== 'start') throw new TlsAlert('unexpected_message', 'handshake already started')
+    this.firstHello = hello
+    this.transcript.add(raw)
+    if (hello.compressionMethods.length !== 1 || hello.compressionMethods[0] !== 0) {
+      throw new TlsAlert('illegal_parameter', 'TLS 1.3 requires null compression only')
+    }
+    const ext = hello.extensions
+    if (!ext.signatureAlgorithms) throw new TlsAlert('missing_extension', 'no signature_algorithms')
+    if (!ext.supportedGroups) throw new TlsAlert('missing_extension', 'no supported_groups')
+    if (!ext.keyShares) throw new TlsAlert('missing_extension', 'no key_share')
+    if (ext.keyShares.some(share => !ext.supportedGroups!.includes(share.group))) {
+      throw new TlsAlert('illegal_parameter', 'key_share for a group not in supported_groups')
+    }
+
+    const info: ClientHelloInfo = {
+      serverName: ext.serverName,
+      alpn: ext.alpn ?? [],
+      versions: ext.supportedVersions ?? [hello.legacyVersion],
+      cipherSuites: hello.cipherSuites,
+      groups: ext.supportedGroups,
+      signatureSchemes: ext.signatureAlgorithms,
+    }
+    const credential = await this.host.options.selectCredential(info)
+    if (!credential) {
+      throw ext.serverName !== undefined
+        ? new TlsAlert('unrecognized_name', `no certificate for ${ext.serverName}`)
+        : new TlsAlert('handshake_failure', 'no certificate for a client without server_name')
+    }
+    this.credential = credential
+    // The credential (a vhost) may bring its own suites, groups and ALPN.
+    let policy: ResolvedPolicy
+    try {
+      policy = resolvePolicy(credential, this.host.options)
+    } catch (err) {
+      throw new TlsAlert('internal_error', `credential policy: ${(err as Error).message}`)
+    }
+    this.policy = policy
+
+    const suiteCode = pickPreferred(policy.cipherSuites, hello.cipherSuites, policy.honorClientOrder)
+    if (suiteCode === undefined) throw new TlsAlert('handshake_failure', 'no common cipher suite')
+    this.suite = TLS13_SUITES.get(suiteCode)!
+    this.schedule = new KeySchedule(this.suite.hash)
+
+    // Prefer a group the client already sent a share for (saves a round trip); else ask for one.
+    const sharedGroups = ext.keyShares.map(share => share.group)
+    const group = pickPreferred(policy.groups, sharedGroups, policy.honorClientOrder)
+    if (group !== undefined) return this.respond(hello)
+    const retryGroup = pickPreferred(policy.groups, ext.supportedGroups, policy.honorClientOrder)
+    if (retryGroup === undefined) throw new TlsAlert('handshake_failure', 'no common group')
+    this.sendHelloRetryRequest(hello, retryGroup)
+    return false
+  }
+
+  async handleMessage(message: HandshakeMessage): Promise<boolean> {
+    switch (this.state) {
+      case 'wait_second_client_hello': {
+        if (message.type !== HandshakeType.clientHello) throw new TlsAlert('unexpected_message', 'expected the second ClientHello')
+        const hello = parseClientHello(message.body)
+        this.checkSecondClientHello(hello)
+        this.host.records.stopSkippingEarlyData()
+        this.transcript.add(message.raw)
+        return this.respond(hello)
+      }
+      case 'wait_finished':
+        if (message.type !== HandshakeType.finished) throw new TlsAlert('unexpected_message', 'expected Finished')
+        this.receiveFinished(message)
+        return true
+      case 'connected':
+        if (message.type !== HandshakeType.keyUpdate) {
+          throw new TlsAlert('unexpected_message', `handshake message ${message.type} after the handshake`)
+        }
+        this.receiveKeyUpdate(parseKeyUpdate(message.body))
+        return true
+      default:
+        throw new TlsAlert('unexpected_message', `handshake message ${message.type} in state ${this.state}`)
+    }
+  }
+
+  private sendHelloRetryRequest(hello: ClientHello, group: number): void {
+    // We keep state, so the cookie is just an unpredictable value the client must echo.
+    this.retry = { group, cookie: randomBytes(32) }
+    const hrr = serverHello13({
+      random: HELLO_RETRY_REQUEST_RANDOM,
+      sessionId: hello.sessionId,
+      cipherSuite: this.suite.code,
+      keyShare: { group },
+      cookie: this.retry.cookie,
+    })
+    this.transcript.replaceWithMessageHash(this.suite.hash, HandshakeType.messageHash)
+    this.transcript.add(hrr)
+    this.host.records.write(ContentType.handshake, hrr)
+    this.sendCompatibilityChangeCipherSpec(hello)
+    // A client that tried 0-RTT keeps sending it until it reads the HelloRetryRequest.
+    if (hello.extensions.earlyData) this.host.records.skipEarlyData()
+    this.state = 'wait_second_client_hello'
+  }
+
+  /** RFC 8446 §4.1.2: the second ClientHello repeats the first except for the listed changes. */
+  private checkSecondClientHello(hello: ClientHello): void {
+    const first = this.firstHello
+    const ext = hello.extensions
+    const problems: Array<[boolean, string]> = [
+      [!Buffer.from(hello.sessionId).equals(first.sessionId), 'legacy_session_id changed'],
+      [!sameList(hello.cipherSuites, first.cipherSuites), 'cipher_suites changed'],
+      [!Buffer.from(hello.compressionMethods).equals(first.compressionMethods), 'compression methods changed'],
+      [!ext.supportedVersions?.includes(ProtocolVersion.tls13), 'TLS 1.3 no longer offered'],
+      [ext.serverName !== first.extensions.serverName, 'server_name changed'],
+      [!sameList(ext.alpn ?? [], first.extensions.alpn ?? []), 'ALPN changed'],
+      [ext.keyShares?.length !== 1 || ext.keyShares[0].group !== this.retry!.group, 'key_share is not the one requested'],
+      [!ext.supportedGroups?.includes(this.retry!.group), 'requested group not in supported_groups'],
+      [ext.cookie === undefined || !constantTimeEqual(ext.cookie, this.retry!.cookie), 'cookie not echoed'],
+      [ext.earlyData, 'early_data after HelloRetryRequest'],
+    ]
+    for (const [failed, why] of problems) if (failed) throw new TlsAlert('illegal_parameter', `second ClientHello: ${why}`)
+    if (!ext.signatureAlgorithms) throw new TlsAlert('missing_extension', 'no signature_algorithms')
+  }
+
+  /** Sends ServerHello..Finished for `hello` (the first ClientHello, or the second after a retry). */
+  private async respond(hello: ClientHello): Promise<boolean> {
+    const { records } = this.host
+    const policy = this.policy
+    const ext = hello.extensions
+    const keyShares = ext.keyShares!
+    const groupCode = this.retry?.group ?? pickPreferred(policy.groups, keyShares.map(s => s.group), policy.honorClientOrder)!
+    const peerShare = keyShares.find(share => share.group === groupCode)!
+    const schemes = this.credential.signer.schemes.filter(s => TLS13_SIGNATURE_SCHEMES.has(s))
+    const scheme = pickPreferred(schemes, ext.signatureAlgorithms!, policy.honorClientOrder)
+    if (scheme === undefined) throw new TlsAlert('handshake_failure', 'no common signature scheme')
+    const alpn = this.negotiateAlpn(ext.alpn)
+    if (ext.recordSizeLimit !== undefined) records.maxSendFragment = Math.min(ext.recordSizeLimit - 1, MAX_PLAINTEXT)
+
+    const groupName = GROUP_NAMES.get(groupCode)!
+    const exchange = startKeyExchange(groupName)
+    let sharedSecret: Buffer
+    try {
+      sharedSecret = exchange.computeSecret(peerShare.keyExchange)
+    } catch (err) {
+      if (err instanceof KeyShareError) throw new TlsAlert('illegal_parameter', err.message)
+      throw err
+    }
+
+    const serverHello = serverHello13({
+      random: randomBytes(32),
+      sessionId: hello.sessionId,
+      cipherSuite: this.suite.code,
+      keyShare: { group: groupCode, keyExchange: exchange.publicKey },
+    })
+    this.transcript.add(serverHello)
+    records.write(ContentType.handshake, serverHello)
+    this.sendCompatibilityChangeCipherSpec(hello)
+
+    const hashName = this.suite.hash
+    const secrets = this.schedule.handshakeSecrets(sharedSecret, this.transcript.hash(hashName))
+    sharedSecret.fill(0)
+    records.setWriteProtection(this.protection(secrets.serverHandshakeTrafficSecret))
+    records.setReadProtection(this.protection(secrets.clientHandshakeTrafficSecret))
+    // We never accept 0-RTT: the client's early data is undecryptable and gets skipped.
+    if (ext.earlyData) records.skipEarlyData()
+
+    const flight: Buffer[] = []
+    const send = (message: Buffer): void => {
+      flight.push(message)
+      this.transcript.add(message)
+    }
+    send(encryptedExtensions({ serverNameAcknowledged: ext.serverName !== undefined, alpn, recordSizeLimit: OUR_RECORD_SIZE_LIMIT }))
+    send(certificate13(this.credential.chain))
+    const signed = Buffer.concat([Buffer.alloc(64, 0x20), CERTIFICATE_VERIFY_CONTEXT, this.transcript.hash(hashName)])
+    let signature: Uint8Array
+    try {
+      signature = await this.credential.signer.sign(scheme, signed)
+    } catch (err) {
+      throw new TlsAlert('internal_error', `signing failed: ${(err as Error).message}`)
+    }
+    send(certificateVerify(scheme, signature))
+    send(finished(finishedVerifyData(hashName, secrets.serverHandshakeTrafficSecret, this.transcript.hash(hashName))))
+    records.write(ContentType.handshake, Buffer.concat(flight))
+
+    const transcriptHash = this.transcript.hash(hashName)
+    const application = this.schedule.applicationSecrets(secrets.handshakeSecret, transcriptHash)
+    this.expectedClientFinished = finishedVerifyData(hashName, secrets.clientHandshakeTrafficSecret, transcriptHash)
+    records.setWriteProtection(this.protection(application.serverApplicationTrafficSecret))
+    this.serverTrafficSecret = application.serverApplicationTrafficSecret
+    this.clientTrafficSecret = application.clientApplicationTrafficSecret
+    for (const secret of [secrets.handshakeSecret, secrets.serverHandshakeTrafficSecret, secrets.clientHandshakeTrafficSecret]) {
+      secret.fill(0)
+    }
+    // Kept for exporters and resumption once they exist; zeroed now as nothing uses them yet.
+    application.masterSecret.fill(0)
+    application.exporterMasterSecret.fill(0)
+
+    this.pendingInfo = {
+      version: 'TLSv1.3',
+      cipherSuite: this.suite.name,
+      group: groupName,
+      signatureScheme: signatureSchemeName(scheme),
+      alpn,
+      serverName: ext.serverName,
+    }
+    this.state = 'wait_finished'
+    return true
+  }
+
+  private negotiateAlpn(offered: string[] | undefined): string | undefined {
+    const ours = this.policy.alpn
+    if (!ours || !offered) return undefined
+    const chosen = ours.find(protocol => offered.includes(protocol))
+    if (chosen === undefined) throw new TlsAlert('no_application_protocol', `no common protocol in ${offered.join(', ')}`)
+    return chosen
+  }
+
+  /** One dummy change_cipher_spec after our first handshake message, for middlebox compatibility (RFC 8446 §D.4). */
+  private sendCompatibilityChangeCipherSpec(hello: ClientHello): void {
+    if (this.sentChangeCipherSpec || hello.sessionId.length === 0) return
+    this.host.records.write(ContentType.changeCipherSpec, Uint8Array.of(1))
+    this.sentChangeCipherSpec = true
+  }
+
+  private receiveFinished(message: HandshakeMessage): void {
+    const expected = this.expectedClientFinished!
+    const ok = constantTimeEqual(message.body, expected)
+    expected.fill(0)
+    this.expectedClientFinished = undefined
+    if (!ok) throw new TlsAlert('decrypt_error', 'client Finished does not verify')
+    this.host.records.setReadProtection(this.protection(this.clientTrafficSecret!))
+    this.state = 'connected'
+    this.host.emit({ type: 'handshake', info: { ...this.pendingInfo!, helloRetryRequest: this.retry !== undefined } })
+  }
+
+  private receiveKeyUpdate(updateRequested: boolean): void {
+    const next = nextTrafficSecret(this.suite.hash, this.clientTrafficSecret!)
+    this.clientTrafficSecret!.fill(0)
+    this.clientTrafficSecret = next
+    this.host.records.setReadProtection(this.protection(next))
+    if (updateRequested && !this.host.writeClosed) this.sendKeyUpdate(false)
+  }
+
+  sendKeyUpdate(updateRequested: boolean): void {
+    if (this.state !== 'connected') throw new Error('KeyUpdate before the handshake completed')
+    this.host.records.write(ContentType.handshake, keyUpdate(updateRequested))
+    const next = nextTrafficSecret(this.suite.hash, this.serverTrafficSecret!)
+    this.serverTrafficSecret!.fill(0)
+    this.serverTrafficSecret = next
+    this.host.records.setWriteProtection(this.protection(next))
+  }
+
+  private protection(trafficSecret: Buffer): RecordProtection {
+    const { key, iv } = trafficKeys(this.suite.hash, this.suite.aead, trafficSecret)
+    const protection = new RecordProtection(this.suite.aead, key, iv)
+    key.fill(0)
+    return protection
+  }
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i])
+}
