@@ -1,0 +1,252 @@
+// Engine-level interop: TlsServer behind a loopback socket, node:tls as the client (the CLI-level interop
+// suite drives openssl, gnutls and curl through the whole proxy).
+import t, { type Test } from 'tap'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import tls from 'node:tls'
+import { createLocalSigner, parseCertificateChain } from '../src/crypto/keys.js'
+import { CipherSuite, NamedGroup, TlsServer, type Credential, type TlsEvent, type TlsServerOptions } from '../src/tls/index.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'titus-tls-handshake-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+
+interface TestCert {
+  name: string
+  certPem: string
+  credential: Credential
+}
+
+function makeCert(name: string, keyArgs: string[], cn = 'localhost'): TestCert {
+  const keyFile = join(dir, `${name}.key`)
+  const certFile = join(dir, `${name}.crt`)
+  execFileSync('openssl', [
+    'req', '-x509', ...keyArgs, '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2',
+    '-subj', `/CN=${cn}`, '-addext', `subjectAltName=DNS:${cn}`,
+  ], { stdio: 'ignore' })
+  const certPem = readFileSync(certFile, 'utf8')
+  return {
+    name,
+    certPem,
+    credential: { chain: parseCertificateChain(certPem), signer: createLocalSigner(readFileSync(keyFile, 'utf8')) },
+  }
+}
+
+const certs = [
+  makeCert('rsa2048', ['-newkey', 'rsa:2048']),
+  makeCert('p256', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']),
+  makeCert('p384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384']),
+  makeCert('ed25519', ['-newkey', 'ed25519']),
+]
+const [rsa, p256] = certs
+
+interface ServerConnection {
+  events: TlsEvent[]
+  engine: TlsServer
+  received: Buffer[]
+  done: Promise<void>
+}
+
+/** A loopback echo server driving one TlsServer per connection. */
+async function startServer(
+  t: Test,
+  options: TlsServerOptions,
+  onHandshake?: (conn: ServerConnection, socket: net.Socket) => void,
+): Promise<{ port: number; connections: ServerConnection[] }> {
+  const connections: ServerConnection[] = []
+  const server = net.createServer(socket => {
+    const engine = new TlsServer(options)
+    let finish!: () => void
+    const conn: ServerConnection = { events: [], engine, received: [], done: new Promise(resolve => (finish = resolve)) }
+    connections.push(conn)
+    const send = (chunks: Uint8Array[]): void => {
+      for (const chunk of chunks) if (!socket.destroyed) socket.write(chunk)
+    }
+    socket.on('data', async (data: Buffer) => {
+      const out = await engine.feed(data)
+      send(out.toClient)
+      conn.events.push(...out.events)
+      for (const event of out.events) if (event.type === 'handshake') onHandshake?.(conn, socket)
+      for (const chunk of out.plaintext) {
+        conn.received.push(Buffer.from(chunk))
+        send(engine.write(chunk).toClient) // echo
+      }
+      if (out.events.some(e => e.type === 'close_notify')) {
+        send(engine.close().toClient)
+        socket.end()
+      }
+      if (out.events.some(e => e.type === 'error')) socket.end()
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => finish())
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))
+  return { port: (server.address() as net.AddressInfo).port, connections }
+}
+
+/** Connects with node:tls, sends `message`, waits for the echo, closes; resolves with what the client saw. */
+function nodeClient(port: number, cert: TestCert, options: tls.ConnectionOptions = {}, message = 'hello titus') {
+  return new Promise<{ cipher?: tls.CipherNameAndProtocol; alpn?: string | false | null; echoed: string }>(
+    (resolve, reject) => {
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        ca: cert.certPem,
+        minVersion: 'TLSv1.3',
+        ...options,
+      })
+      let echoed = ''
+      let cipher: tls.CipherNameAndProtocol | undefined
+      let alpn: string | false | null | undefined
+      socket.on('secureConnect', () => {
+        cipher = socket.getCipher()
+        alpn = socket.alpnProtocol
+        socket.write(message)
+      })
+      socket.on('data', data => {
+        echoed += data.toString()
+        if (echoed.length >= message.length) socket.end()
+      })
+      socket.on('error', reject)
+      socket.on('close', () => resolve({ cipher, alpn, echoed }))
+    },
+  )
+}
+
+const groupClientNames: Record<string, string> = {
+  x25519: 'X25519',
+  secp256r1: 'P-256',
+  secp384r1: 'P-384',
+  ffdhe2048: 'ffdhe2048',
+  ffdhe3072: 'ffdhe3072',
+  ffdhe4096: 'ffdhe4096',
+}
+const suites = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']
+
+t.test('full handshake for every group x suite x certificate type', async t => {
+  for (const cert of certs) {
+    const { port, connections } = await startServer(t, { selectCredential: () => cert.credential })
+    for (const [group, clientGroup] of Object.entries(groupClientNames)) {
+      for (const suite of suites) {
+        const seen = await nodeClient(port, cert, { ecdhCurve: clientGroup, ciphers: suite })
+        const conn = connections.at(-1)!
+        await conn.done
+        const handshake = conn.events.find(e => e.type === 'handshake')
+        const label = `${cert.name} ${group} ${suite}`
+        t.equal(seen.echoed, 'hello titus', `${label}: echo`)
+        t.equal(seen.cipher?.name, suite, `${label}: client cipher`)
+        t.match(handshake, { info: { version: 'TLSv1.3', cipherSuite: suite, group, serverName: 'localhost', helloRetryRequest: false } }, `${label}: event`)
+        t.ok(conn.events.some(e => e.type === 'close_notify'), `${label}: close_notify received`)
+        t.notOk(conn.events.some(e => e.type === 'error'), `${label}: no error`)
+      }
+    }
+  }
+})
+
+t.test('signature scheme follows the certificate', async t => {
+  const expected: Record<string, string> = {
+    rsa2048: 'rsa_pss_rsae_sha256',
+    p256: 'ecdsa_secp256r1_sha256',
+    p384: 'ecdsa_secp384r1_sha384',
+    ed25519: 'ed25519',
+  }
+  for (const cert of certs) {
+    const { port, connections } = await startServer(t, { selectCredential: () => cert.credential })
+    await nodeClient(port, cert)
+    await connections[0].done
+    t.match(connections[0].events.find(e => e.type === 'handshake'), { info: { signatureScheme: expected[cert.name] } }, cert.name)
+  }
+})
+
+t.test('server preference vs client preference for suites and groups', async t => {
+  const options = {
+    selectCredential: () => p256.credential,
+    cipherSuites: [CipherSuite.TLS_AES_256_GCM_SHA384, CipherSuite.TLS_AES_128_GCM_SHA256],
+    groups: [NamedGroup.secp384r1, NamedGroup.x25519],
+  }
+  const clientOptions = { ciphers: 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384', ecdhCurve: 'X25519:P-384' }
+  const ours = await startServer(t, options)
+  const seen = await nodeClient(ours.port, p256, clientOptions)
+  t.equal(seen.cipher?.name, 'TLS_AES_256_GCM_SHA384', 'server suite preference')
+  await ours.connections[0].done
+  // The client sent only an X25519 share: we take it rather than cost a round trip for P-384.
+  t.match(ours.connections[0].events.find(e => e.type === 'handshake'), { info: { group: 'x25519', helloRetryRequest: false } })
+
+  const theirs = await startServer(t, { ...options, honorClientOrder: true })
+  t.equal((await nodeClient(theirs.port, p256, clientOptions)).cipher?.name, 'TLS_AES_128_GCM_SHA256', 'client suite preference')
+})
+
+t.test('HelloRetryRequest when the client sent no acceptable key share', async t => {
+  const { port, connections } = await startServer(t, { selectCredential: () => p256.credential, groups: [NamedGroup.secp384r1] })
+  // OpenSSL sends a key share for the first group only.
+  const seen = await nodeClient(port, p256, { ecdhCurve: 'X25519:P-384' })
+  t.equal(seen.echoed, 'hello titus')
+  await connections[0].done
+  t.match(connections[0].events.find(e => e.type === 'handshake'), { info: { group: 'secp384r1', helloRetryRequest: true } })
+
+  const ff = await startServer(t, { selectCredential: () => rsa.credential, groups: [NamedGroup.ffdhe3072] })
+  t.equal((await nodeClient(ff.port, rsa, { ecdhCurve: 'X25519:ffdhe3072' })).echoed, 'hello titus', 'HRR to ffdhe3072')
+  await ff.connections[0].done
+  t.match(ff.connections[0].events.find(e => e.type === 'handshake'), { info: { group: 'ffdhe3072', helloRetryRequest: true } })
+})
+
+t.test('no common group is handshake_failure', async t => {
+  const { port, connections } = await startServer(t, { selectCredential: () => p256.credential, groups: [NamedGroup.ffdhe2048] })
+  await t.rejects(nodeClient(port, p256, { ecdhCurve: 'X25519:P-256' }), /handshake failure/)
+  await connections[0].done
+  t.match(connections[0].events, [{ type: 'alert', sent: true, name: 'handshake_failure' }, { type: 'error' }])
+})
+
+t.test('ALPN', async t => {
+  const { port, connections } = await startServer(t, { selectCredential: () => p256.credential, alpn: ['h2', 'http/1.1'] })
+  t.equal((await nodeClient(port, p256, { ALPNProtocols: ['http/1.1', 'h2'] })).alpn, 'h2', 'server preference')
+  t.equal((await nodeClient(port, p256, { ALPNProtocols: ['http/1.1'] })).alpn, 'http/1.1')
+  t.equal((await nodeClient(port, p256, {})).alpn, false, 'no ALPN from the client, none back')
+  await t.rejects(nodeClient(port, p256, { ALPNProtocols: ['spdy/3'] }), /no application protocol/)
+  await connections.at(-1)!.done
+  t.match(connections.at(-1)!.events, [{ type: 'alert', sent: true, description: 120 }, { type: 'error' }])
+
+  const ignoring = await startServer(t, { selectCredential: () => p256.credential })
+  t.equal((await nodeClient(ignoring.port, p256, { ALPNProtocols: ['h2'] })).alpn, false, 'ALPN ignored when not configured')
+})
+
+t.test('SNI selects the credential; unknown name is unrecognized_name', async t => {
+  const other = makeCert('other', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'other.example')
+  const seenNames: Array<string | undefined> = []
+  const { port, connections } = await startServer(t, {
+    selectCredential: hello => {
+      seenNames.push(hello.serverName)
+      return hello.serverName === 'other.example' ? other.credential : hello.serverName === 'localhost' ? p256.credential : undefined
+    },
+  })
+  t.equal((await nodeClient(port, other, { servername: 'other.example' })).echoed, 'hello titus')
+  t.equal((await nodeClient(port, p256, { servername: 'localhost' })).echoed, 'hello titus')
+  await t.rejects(nodeClient(port, p256, { servername: 'nobody.example' }), /unrecognized name/)
+  t.same(seenNames, ['other.example', 'localhost', 'nobody.example'])
+  await connections.at(-1)!.done
+  t.match(connections.at(-1)!.events, [{ type: 'alert', sent: true, name: 'unrecognized_name' }, { type: 'error' }])
+})
+
+t.test('large application data both ways and record_size_limit', async t => {
+  const { port, connections } = await startServer(t, { selectCredential: () => p256.credential })
+  const message = 'x'.repeat(200_000)
+  const seen = await nodeClient(port, p256, {}, message)
+  t.equal(seen.echoed.length, message.length)
+  t.equal(seen.echoed, message)
+  await connections[0].done
+  t.equal(Buffer.concat(connections[0].received).length, message.length)
+})
+
+t.test('server-initiated KeyUpdate with update_requested', async t => {
+  const { port, connections } = await startServer(t, { selectCredential: () => p256.credential }, (conn, socket) => {
+    socket.write(Buffer.concat(conn.engine.requestKeyUpdate(true).toClient))
+  })
+  const seen = await nodeClient(port, p256)
+  t.equal(seen.echoed, 'hello titus', 'data flows after both sides updated keys')
+  await connections[0].done
+  t.notOk(connections[0].events.some(e => e.type === 'error'))
+})
