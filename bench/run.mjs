@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { killAllNow, runJsonTool, startProgram, stopProgram, treeCpuSeconds, treePssKiB } from './lib/proc.mjs'
+import { killAllNow, runJsonTool, startProgram, stopProgram, treeCpuSeconds, treePssKiB, waitQuiet } from './lib/proc.mjs'
 import { allProxies, REFERENCE } from './lib/proxies.mjs'
 import { ratios, summarize, table } from './lib/stats.mjs'
 
@@ -137,22 +137,36 @@ await waitListening(backend, backendPort, backendLog)
 // ---- the measurements ----
 const tool = (args, timeoutMs, onLine) => runJsonTool(tlsload, ['--host', '127.0.0.1', ...args], { cpus: LOAD_CPUS, timeoutMs, onLine })
 
-async function handshakeRate(port, pid, tlsArgs, client = 'tlsload') {
-  const args = ['--port', String(port), '--conc', String(settings.hsConc), '--warmup', String(settings.hsWarmup), '--duration', String(settings.hsDuration), ...tlsArgs]
-  const timeoutMs = (settings.hsWarmup + settings.hsDuration + 30) * 1000
-  const cpu0 = treeCpuSeconds(pid)
-  const [r] =
-    client === 'tlsload'
-      ? await tool(['--mode', 'hs', ...args, '--timeout', String(timeoutMs / 1000)], timeoutMs)
-      : await runJsonTool(process.execPath, [join(root, 'bench', 'load.mjs'), ...args], { cpus: LOAD_CPUS, timeoutMs })
-  const cpu = treeCpuSeconds(pid) - cpu0
-  if (!r || r.completed === 0) throw new Error(`no handshake completed: ${r?.first_error ?? 'no output'}`)
-  return { rate: r.conn_per_s, cpuMsPerConn: (cpu * 1000) / r.completed_total, raw: r }
+// Proxy CPU per handshake is taken over the measured window only (tlsload's warm-up excluded), so that
+// connections in flight at either end, and spare processes started afterwards, balance out.
+// A proxy that starts a process per connection needs longer to reach its steady state (proxy.hsWarmup):
+// the first `conc` connections all start together and share the one core.
+async function handshakeRate(proxy, port, pid, tlsArgs, client = 'tlsload') {
+  const warmup = Math.max(settings.hsWarmup, proxy.hsWarmup ?? 0)
+  const args = ['--port', String(port), '--conc', String(settings.hsConc), '--warmup', String(warmup), '--duration', String(settings.hsDuration), ...tlsArgs]
+  const timeoutMs = (warmup + settings.hsDuration + 30) * 1000
+  const windowCpu = []
+  const timers = [warmup, warmup + settings.hsDuration].map((s) => setTimeout(() => windowCpu.push(treeCpuSeconds(pid)), s * 1000))
+  let r
+  try {
+    ;[r] =
+      client === 'tlsload'
+        ? await tool(['--mode', 'hs', ...args, '--timeout', String(timeoutMs / 1000)], timeoutMs)
+        : await runJsonTool(process.execPath, [join(root, 'bench', 'load.mjs'), ...args], { cpus: LOAD_CPUS, timeoutMs })
+  } finally {
+    timers.forEach(clearTimeout)
+  }
+  if (!r) throw new Error('no output')
+  // None completed and none failed: every handshake took longer than the window. That is a rate of 0.
+  if (r.completed === 0 && r.errors > 0) throw new Error(`no handshake completed: ${r.first_error}`)
+  const cpuMsPerConn = windowCpu.length === 2 && r.completed > 0 ? ((windowCpu[1] - windowCpu[0]) * 1000) / r.completed : undefined
+  return { rate: r.conn_per_s, cpuMsPerConn, raw: { ...r, proxy_cpu_s_in_window: windowCpu.length === 2 ? windowCpu[1] - windowCpu[0] : undefined } }
 }
 
 async function bulk(port, pid) {
   const cpu0 = treeCpuSeconds(pid)
   const [r] = await tool(['--port', String(port), '--mode', 'bulk', '--bytes', String(settings.bulkBytes), '--timeout', '300'], 300_000)
+  await waitQuiet(pid) // the whole cost of the connection, including a spare process replacing it
   const cpu = treeCpuSeconds(pid) - cpu0
   if (!r.complete) throw new Error(`bulk transfer incomplete: ${r.bytes} of ${settings.bulkBytes} bytes`)
   return { MBps: r.MBps, cpuSecondsPerGiB: cpu / (r.bytes / 2 ** 30), raw: r }
@@ -164,17 +178,17 @@ async function latency(port, iters = settings.latIters, warmup = 200) {
 }
 
 // PSS of the proxy's whole tree with N idle (established, end-to-end) connections minus without, over N.
-async function idleMemory(port, pid) {
+async function idleMemory(port, pid, conns) {
   const before = treePssKiB(pid)
   let after
-  const [r] = await tool(['--port', String(port), '--mode', 'idle', '--conns', String(settings.idleConns), '--hold', '600', '--timeout', '660'], 660_000, async (line, child) => {
+  const [r] = await tool(['--port', String(port), '--mode', 'idle', '--conns', String(conns), '--hold', '600', '--timeout', '660'], 660_000, async (line, child) => {
     if (line.ready === undefined) return
-    await sleep(1000) // let a proxy that keeps spare processes top its pool up again
+    await waitQuiet(pid) // let a proxy that keeps spare processes top its pool up again
     after = treePssKiB(pid)
     child.stdin.end() // tlsload closes its connections and exits
   })
   if (after === undefined) throw new Error(`idle connections never became ready: ${JSON.stringify(r)}`)
-  return { kibPerConn: (after - before) / settings.idleConns, beforeKiB: before, afterKiB: after, raw: r }
+  return { kibPerConn: (after - before) / conns, beforeKiB: before, afterKiB: after, raw: r }
 }
 
 const crosscheck = new Set(opt.crosscheck.split(',').filter(Boolean))
@@ -186,22 +200,24 @@ function stepsFor(proxy, certKind) {
   if (certKind === 'ec') {
     return [
       ['hs_ec13', async (port, pid) => {
-        const h = await handshakeRate(port, pid, TLS13)
+        const h = await handshakeRate(proxy, port, pid, TLS13)
         return { metrics: { hs_ec13: h.rate, hs_ec13_cpu_ms: h.cpuMsPerConn }, raw: h.raw }
       }],
     ]
   }
   const steps = [
     ['idle', async (port, pid) => {
-      const m = await idleMemory(port, pid)
+      // A process per connection costs megabytes and a start-up each: fewer connections measure it as well.
+      const conns = opt['idle-conns'] ? settings.idleConns : Math.min(settings.idleConns, proxy.idleConns ?? Infinity)
+      const m = await idleMemory(port, pid, conns)
       return { metrics: { idle_pss_KiB: m.kibPerConn }, raw: { beforeKiB: m.beforeKiB, afterKiB: m.afterKiB, ...m.raw } }
     }],
     ['hs_rsa13', async (port, pid) => {
-      const h = await handshakeRate(port, pid, TLS13)
+      const h = await handshakeRate(proxy, port, pid, TLS13)
       return { metrics: { hs_rsa13: h.rate, hs_rsa13_cpu_ms: h.cpuMsPerConn }, raw: h.raw }
     }],
     ['hs_rsa12', async (port, pid) => {
-      const h = await handshakeRate(port, pid, TLS12)
+      const h = await handshakeRate(proxy, port, pid, TLS12)
       return { metrics: { hs_rsa12: h.rate }, raw: h.raw }
     }],
     ['bulk', async (port, pid) => {
@@ -215,7 +231,7 @@ function stepsFor(proxy, certKind) {
   ]
   if (crosscheck.has(proxy.name)) {
     steps.push(['hs_rsa13_node_client', async (port, pid) => {
-      const h = await handshakeRate(port, pid, TLS13, 'node')
+      const h = await handshakeRate(proxy, port, pid, TLS13, 'node')
       return { metrics: { hs_rsa13_node_client: h.rate }, raw: h.raw }
     }])
   }
@@ -232,18 +248,19 @@ async function measureInstance(proxy, certKind, round, result) {
   closeSync(logFd)
   try {
     await waitListening(child, port, logFile)
-    await sleep(1000) // spare processes, worker forks
+    await waitQuiet(child.pid) // spare processes, worker forks
     // One end-to-end connection first: catches a proxy that listens but cannot serve, and pays for
     // one-time lazy initialisation outside the measurements.
     await latency(port, 5, 0).catch((err) => {
       throw new Error(`cannot serve a connection: ${err.message}\n${logTail(logFile)}`)
     })
     for (const [name, step] of stepsFor(proxy, certKind)) {
+      if (!(await waitQuiet(child.pid))) log(`  ${proxy.name}: still busy before ${name}, measuring anyway`)
       try {
         const { metrics, raw } = await step(port, child.pid)
         Object.assign(result.metrics, metrics)
         result.raw[name] = raw
-        log(`  ${proxy.name} ${name}: ${Object.entries(metrics).map(([k, v]) => `${k}=${+v.toFixed(2)}`).join(' ')}`)
+        log(`  ${proxy.name} ${name}: ${Object.entries(metrics).map(([k, v]) => `${k}=${v === undefined ? '-' : +v.toFixed(2)}`).join(' ')}`)
       } catch (err) {
         result.errors[name] = err.message
         log(`  ${proxy.name} ${name}: FAILED ${err.message}`)
@@ -258,7 +275,7 @@ async function measureInstance(proxy, certKind, round, result) {
   }
 }
 
-const proxies = allProxies(root).filter((p) => !opt.only || opt.only.split(',').includes(p.name))
+const proxies = allProxies(root).filter((p) => (opt.only ? opt.only.split(',').includes(p.name) : !p.optional))
 if (proxies.length === 0) throw new Error(`--only ${opt.only}: no such proxy (known: ${allProxies(root).map((p) => p.name).join(', ')})`)
 const skipped = {}
 const active = proxies.filter((p) => {

@@ -158,3 +158,18 @@ export async function runJsonTool(cmd, args, { cpus, timeoutMs, onLine, env } = 
     running.delete(child)
   }
 }
+
+// Waits until the tree uses less than `share` of a core over `windowMs` (a proxy still reaping the last
+// run's connections or starting spare processes would otherwise bill the next measurement).
+// Returns false if it never got that quiet within maxMs.
+export async function waitQuiet(rootPid, { share = 0.05, windowMs = 300, maxMs = 30_000 } = {}) {
+  const deadline = Date.now() + maxMs
+  let last = treeCpuSeconds(rootPid)
+  while (Date.now() < deadline) {
+    await sleep(windowMs)
+    const now = treeCpuSeconds(rootPid)
+    if (now - last <= (share * windowMs) / 1000) return true
+    last = now
+  }
+  return false
+}

@@ -2,7 +2,8 @@
 // backend, error-only logging, one CPU's worth of workers (the whole proxy is pinned to one core; see
 // docs/benchmarks.md for why).
 import { execFileSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 function has(cmd) {
@@ -24,6 +25,20 @@ function firstLine(cmd, args) {
   }
 }
 
+// As root, titus sandboxes every child through titus-launcher and needs the two unprivileged users it
+// drops to; as anyone else it runs unsandboxed (development mode) and needs none.
+const TITUS_USERS = { network: 'titus-net', keyserver: 'titus-keys' }
+const asRoot = process.getuid?.() === 0
+
+function userExists(name) {
+  try {
+    execFileSync('id', ['-u', name], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
 function titus(name, runtime, isolation, root) {
   const bin = join(root, 'node_modules', '.bin')
   const script = join(root, 'dist', 'titus.js')
@@ -34,9 +49,24 @@ function titus(name, runtime, isolation, root) {
   }[runtime]
   return {
     name,
-    workers: isolation === 'strict' ? 'supervisor + keyserver + 1 process per connection (8 spares kept warm)' : `supervisor + keyserver + pooled connection processes`,
-    missing: () => (existsSync(script) ? (existsSync(launch[0]) ? undefined : `${launch[0]} not found`) : `${script} not built (npm run build)`),
-    version: () => `${firstLine('git', ['-C', root, 'describe', '--always', '--dirty'])} on ${runtime} ${firstLine(launch[0], ['--version']).replace(/^v/, '')}`,
+    idleConns: isolation === 'strict' ? 50 : undefined,
+    hsWarmup: isolation === 'strict' ? 8 : undefined,
+    workers: {
+      strict: 'supervisor + keyserver + 1 process per connection, 8 spares kept started',
+      pooled: 'supervisor + keyserver + pooled connection processes',
+      none: 'supervisor + keyserver + connection processes, unsandboxed',
+    }[isolation] + (asRoot ? ' (sandboxed through titus-launcher)' : ' (not root: unsandboxed)'),
+    missing() {
+      if (!existsSync(script)) return `${script} not built (npm run build)`
+      if (!existsSync(launch[0])) return `${launch[0]} not found`
+      const absent = Object.values(TITUS_USERS).filter((u) => !userExists(u))
+      if (asRoot && absent.length > 0) return `running as root, titus needs the sandbox users ${absent.join(', ')}`
+      return undefined
+    },
+    // The bundle may be older or newer than the checkout, so name it by its hash too.
+    version: () =>
+      `${firstLine('git', ['-C', root, 'describe', '--always', '--dirty'])}, dist/titus.js sha256 ${createHash('sha256').update(readFileSync(script)).digest('hex').slice(0, 12)}, ` +
+      `on ${runtime} ${firstLine(launch[0], ['--version']).replace(/^v/, '')}`,
     command({ port, backendPort, cert }) {
       return [
         launch[0],
@@ -50,6 +80,7 @@ function titus(name, runtime, isolation, root) {
           '--isolation', isolation,
           '--min-spare-children', '8',
           '--max-children', '1000',
+          ...(asRoot ? ['--network-user', TITUS_USERS.network, '--keyserver-user', TITUS_USERS.keyserver] : []),
         ],
       ]
     },
@@ -86,7 +117,7 @@ const stunnel = {
 
 const hitch = {
   name: 'hitch',
-  workers: '1 worker process (+ manager and OCSP helper)',
+  workers: '1 worker process (+ its manager and helper processes)',
   missing: () => (has('hitch') ? undefined : 'hitch not installed'),
   version: () => firstLine('hitch', ['--version']),
   command({ port, backendPort, cert, dir }) {
@@ -143,11 +174,13 @@ const haproxy = {
   },
 }
 
-// In run order; titus-node is the reference every ratio is computed against.
+// In run order; titus-node is the reference every ratio is computed against. `optional` ones run only
+// when named with --only.
 export function allProxies(root) {
   return [
     titus('titus-node', 'node', 'strict', root),
     titus('titus-node-pooled', 'node', 'pooled', root),
+    { ...titus('titus-node-none', 'node', 'none', root), optional: true },
     titus('titus-bun', 'bun', 'strict', root),
     titus('titus-deno', 'deno', 'strict', root),
     stunnel,

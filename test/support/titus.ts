@@ -23,6 +23,12 @@ function commandLine(runtime: Runtime): [string, string[]] {
   }
 }
 
+// As root titus sandboxes its children through titus-launcher, which needs unprivileged users to run them as.
+const SANDBOX_USERS =
+  process.getuid?.() === 0
+    ? ['--network-user', process.env.TITUS_TEST_NETWORK_USER ?? 'nobody', '--keyserver-user', process.env.TITUS_TEST_KEYSERVER_USER ?? 'nobody']
+    : []
+
 export interface TitusOptions {
   runtime?: Runtime
   backendPort: number
@@ -59,6 +65,7 @@ export async function startTitus(t: Teardown, options: TitusOptions): Promise<Ti
     '--backend-port', String(options.backendPort),
     '--key', options.key,
     '--cert', options.cert,
+    ...SANDBOX_USERS,
     ...(options.args ?? []),
   ]
   const child = spawnTracked(t, command, args, {
