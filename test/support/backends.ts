@@ -121,13 +121,20 @@ export async function writeAll(socket: Socket, chunks: Iterable<Buffer>): Promis
   for (const chunk of chunks) {
     hash.update(chunk)
     if (!socket.write(chunk)) {
+      // A socket that closes while we wait for drain fails the transfer instead of hanging it.
       await new Promise<void>((resolve, reject) => {
-        const onError = (e: Error) => reject(e)
-        socket.once('error', onError)
-        socket.once('drain', () => {
-          socket.off('error', onError)
+        const fail = (e?: Error) => {
+          socket.off('drain', done)
+          reject(e ?? new Error(`socket closed after ${socket.bytesWritten} bytes written`))
+        }
+        const done = () => {
+          socket.off('error', fail)
+          socket.off('close', fail)
           resolve()
-        })
+        }
+        socket.once('error', fail)
+        socket.once('close', fail)
+        socket.once('drain', done)
       })
     }
   }
@@ -145,6 +152,7 @@ export function readAll(socket: Socket): Promise<{ bytes: number; sha256: string
     })
     socket.once('end', () => resolve({ bytes, sha256: hash.digest('hex') }))
     socket.once('error', reject)
+    socket.once('close', () => reject(new Error(`socket closed without FIN after ${bytes} bytes`)))
   })
 }
 

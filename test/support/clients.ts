@@ -399,8 +399,11 @@ export interface TransferResult {
 }
 
 // node:tls client that sends sendBytes of bulk data, half-closes, and hashes everything until the server's close.
+// A failure (reset, write after the server closed) rejects rather than hangs.
 export async function nodeTransfer(options: { port: number; caFile: string; sendBytes: number }): Promise<TransferResult> {
+  // Half-open: titus may close its direction (the backend finished) while we are still sending.
   const socket = tlsConnect({ host: '127.0.0.1', port: options.port, servername: 'localhost', ca: readFileSync(options.caFile), minVersion: 'TLSv1.3' })
+  socket.allowHalfOpen = true
   try {
     await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject))
     const received = readAll(socket)
