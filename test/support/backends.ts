@@ -64,6 +64,11 @@ function listen(t: Teardown, server: Server, onConnection: (socket: Socket) => v
   })
 }
 
+// A backend that does nothing by itself: the test drives each connection (nextConnection) by hand.
+export function startManualBackend(t: Teardown): Promise<Backend> {
+  return listen(t, createServer({ allowHalfOpen: true }), socket => socket.on('error', () => {}))
+}
+
 const HTTP_REQUEST_START = /^(GET|POST|PUT|HEAD) \//
 
 // Echoes every byte back and mirrors half-close (FIN in → FIN out). A connection whose first bytes look like an
