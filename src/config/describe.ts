@@ -51,6 +51,7 @@ export function describeConfig(cfg: TitusConfig): string {
     ['min-spare-children', String(cfg.minSpareChildren)],
     ['max-children', String(cfg.maxChildren)],
     ['max-handshake-time', String(cfg.maxHandshakeTime)],
+    ['shutdown-timeout', String(cfg.shutdownTimeout)],
   ]
   const optional: [string, string | undefined][] = [
     ['network-user', cfg.networkUser],

@@ -275,6 +275,7 @@ export function resolveConfig(entries: readonly ConfigEntry[], readFile: ReadFil
     minSpareChildren: global<number>('min-spare-children'),
     maxChildren: global<number>('max-children'),
     maxHandshakeTime: global<number>('max-handshake-time'),
+    shutdownTimeout: global<number>('shutdown-timeout'),
     ...optional<'networkUser', string>('networkUser', 'network-user'),
     ...optional<'networkGroup', string>('networkGroup', 'network-group'),
     ...optional<'keyserverUser', string>('keyserverUser', 'keyserver-user'),

@@ -60,6 +60,7 @@ export interface TitusConfig {
   minSpareChildren: number
   maxChildren: number
   maxHandshakeTime: number // seconds
+  shutdownTimeout: number // seconds active connections get after SIGTERM/SIGINT
   networkUser?: string
   networkGroup?: string
   keyserverUser?: string

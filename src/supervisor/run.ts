@@ -7,9 +7,6 @@ import { log, setLogFormat } from './log.js'
 import { describePlan, planSandbox, SandboxError, type SandboxPlan } from './sandbox.js'
 import { Supervisor } from './supervisor.js'
 
-// Active connections get this long to finish after SIGTERM/SIGINT.
-const SHUTDOWN_GRACE_MS = 30_000
-
 export function toConfigEntries(entries: readonly CommandLineEntry[]): ConfigEntry[] {
   return entries.map(e => ({ name: e.name, value: e.value, file: '<command line>', line: e.position }))
 }
@@ -59,12 +56,13 @@ async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof loa
   const removePidFile = loaded.config.pidFile ? writePidFile(loaded.config.pidFile) : () => {}
   process.on('exit', removePidFile)
   daemonStarted()
+  let current = loaded.config // the one in force: SIGHUP may replace it
   return new Promise(resolve => {
     const shutdown = (signal: string) => {
       log('shutdown', { signal, active: supervisor.activeConnections })
       process.removeAllListeners('SIGTERM')
       process.removeAllListeners('SIGINT')
-      void supervisor.stop(SHUTDOWN_GRACE_MS).then(() => resolve(0))
+      void supervisor.stop(current.shutdownTimeout * 1000).then(() => resolve(0))
     }
     supervisor.onFatal = () => void supervisor.stop(0).then(() => resolve(1))
     process.on('SIGTERM', () => shutdown('SIGTERM'))
@@ -72,6 +70,7 @@ async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof loa
     process.on('SIGHUP', () => {
       try {
         const next = load(configEntries)
+        current = next.config
         void supervisor.reload(next.config, next.vhosts).then(() => log('reloaded', {}))
       } catch (err) {
         log('reload-rejected', { error: (err as Error).message })

@@ -81,7 +81,8 @@ export class Supervisor {
 
   async stop(graceMs: number): Promise<void> {
     this.stopping = true
-    await Promise.all(this.servers.map(s => new Promise(r => s.close(r))))
+    // Not awaiting close's callback: it waits for every accepted socket, and ours live on in the children.
+    for (const server of this.servers) server.close()
     for (const w of this.waiting) w.destroy()
     const idle = () => [...this.children].filter(c => c.conns.size === 0)
     for (const c of idle()) c.proc.kill('SIGKILL')

@@ -47,6 +47,8 @@ export interface Titus {
   log: string[]
   // Resolves with the first log line (past or future) matching pattern.
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>
+  // Resolves when the supervisor has exited (by itself, or through stop()).
+  exited: Promise<Exit>
   // Live processes belonging to this instance, the supervisor included.
   processes(): number[]
   // Stops titus (SIGTERM, SIGKILL after 5 s), waits for its processes to go, kills and returns any that stayed.
@@ -137,5 +139,5 @@ export async function startTitus(t: Teardown, options: TitusOptions): Promise<Ti
 
   const ready = await waitForLog(/listening on 127\.0\.0\.1:\d+/, options.readyTimeoutMs ?? 20000)
   const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(ready)![1])
-  return { port, pid, runtime, log, waitForLog, processes, stop }
+  return { port, pid, runtime, log, waitForLog, exited: exit, processes, stop }
 }
