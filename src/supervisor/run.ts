@@ -71,7 +71,10 @@ async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof loa
       try {
         const next = load(configEntries)
         current = next.config
-        void supervisor.reload(next.config, next.vhosts).then(() => log('reloaded', {}))
+        supervisor.reload(next.config, next.vhosts).then(
+          () => log('reloaded', {}),
+          (err: Error) => log('reload-failed', { error: err.message }),
+        )
       } catch (err) {
         log('reload-rejected', { error: (err as Error).message })
       }

@@ -14,6 +14,8 @@ interface ConnChild {
   proc: ChildProcess
   ready: boolean
   used: boolean // has been given a connection (strict isolation: never another)
+  // We killed it (reload, misbehaviour): it takes nothing more, and its death is not a start-up failure.
+  killed: boolean
   // Connections this process serves: at most one in strict isolation, many when pooled.
   conns: Map<number, ActiveConnection>
 }
@@ -75,7 +77,7 @@ export class Supervisor {
     this.vhosts = vhosts
     await this.sendKeys()
     // Spares were set up with the old vhosts; pooled processes keep serving their live connections.
-    for (const c of this.children) if (c.conns.size === 0) c.proc.kill('SIGKILL')
+    for (const c of this.children) if (c.conns.size === 0) this.kill(c)
     this.fillSpares()
   }
 
@@ -103,6 +105,8 @@ export class Supervisor {
     const ks = spawnRole('keyserver', this.plan)
     this.keyserver = ks
     ks.on('message', (m: FromKeyserver) => this.fromKeyserver(m))
+    // A send that races the keyserver's death fails asynchronously; without a listener that would crash us.
+    ks.on('error', err => log('keyserver-error', { error: err.message }))
     ks.on('exit', (code, signal) => {
       if (this.keyserver !== ks || this.stopping) return
       log('keyserver-exit', { code: code ?? undefined, signal: signal ?? undefined })
@@ -119,6 +123,7 @@ export class Supervisor {
   private sendKeys(): Promise<void> {
     const ks = this.keyserver!
     return new Promise((resolve, reject) => {
+      if (!ks.connected) return reject(new Error('the keyserver is not running'))
       const onReady = (m: FromKeyserver) => {
         if (m.t !== 'ready') return
         ks.off('message', onReady)
@@ -127,9 +132,19 @@ export class Supervisor {
         resolve()
       }
       ks.on('message', onReady)
-      ks.once('exit', () => reject(new Error('the keyserver exited during start-up')))
+      ks.once('exit', () => {
+        ks.off('message', onReady)
+        reject(new Error('the keyserver exited before it took the keys'))
+      })
       ks.send({ t: 'keys', keys: this.vhosts.map(v => ({ vhost: v.config.id, pem: v.keyPem })) } satisfies ToKeyserver)
     })
+  }
+
+  // Between the keyserver's death and its restart there is no one to send to: false then.
+  private toKeyserver(m: ToKeyserver): boolean {
+    if (!this.keyserver?.connected) return false
+    this.keyserver.send(m)
+    return true
   }
 
   private fromKeyserver(m: FromKeyserver) {
@@ -158,7 +173,7 @@ export class Supervisor {
   private available(): ConnChild | undefined {
     let best: ConnChild | undefined
     for (const c of this.children) {
-      if (!c.ready || (!this.pooled && c.used)) continue
+      if (!c.ready || c.killed || !c.proc.connected || (!this.pooled && c.used)) continue
       if (!best || c.conns.size < best.conns.size) best = c
     }
     return best
@@ -167,7 +182,7 @@ export class Supervisor {
   private fillSpares() {
     if (this.stopping) return
     let starting = 0
-    for (const c of this.children) if (!c.used || this.pooled) starting++
+    for (const c of this.children) if (!c.killed && (!c.used || this.pooled)) starting++
     const wanted = this.pooled
       ? Math.max(1, this.config.minSpareChildren)
       : Math.min(this.config.minSpareChildren + this.waiting.length, this.config.maxChildren - this.active)
@@ -175,7 +190,7 @@ export class Supervisor {
   }
 
   private spawnChild() {
-    const child: ConnChild = { proc: spawnRole('conn', this.plan), ready: false, used: false, conns: new Map() }
+    const child: ConnChild = { proc: spawnRole('conn', this.plan), ready: false, used: false, killed: false, conns: new Map() }
     this.children.add(child)
     child.proc.on('message', (raw: unknown) => this.fromConn(child, raw))
     child.proc.on('exit', (code, signal) => this.childExit(child, code, signal))
@@ -191,6 +206,11 @@ export class Supervisor {
   private accept(socket: net.Socket) {
     socket.on('error', () => {}) // a client that resets while waiting must not crash the supervisor
     if (this.stopping) return void socket.destroy()
+    // A client that reset before we accepted it has no peer address any more, and nothing to hand over.
+    if (socket.remoteAddress === undefined) {
+      log('connection', { id: this.nextConnId++, client: 'unknown', ms: 0, outcome: 'client reset before accept' })
+      return void socket.destroy()
+    }
     this.waiting.push(socket)
     this.dispatch()
   }
@@ -229,7 +249,10 @@ export class Supervisor {
       remotePort: socket.remotePort ?? 0,
     }
     child.proc.send(msg, socket, err => {
-      if (err) this.dropConnection(child, conn, `hand-over failed: ${err.message}`)
+      if (!err) return
+      // The socket never left us: close it, or the client waits forever.
+      socket.destroy()
+      this.dropConnection(child, conn, `hand-over failed: ${err.message}`)
     })
   }
 
@@ -252,10 +275,14 @@ export class Supervisor {
         return
       }
       case 'sign': {
-        if (!conn.vhost || !this.keyserver) return this.dropChild(child, 'signature asked before a vhost was chosen')
+        if (!conn.vhost) return this.dropChild(child, 'signature asked before a vhost was chosen')
         const id = this.nextSignId++
-        this.signs.set(id, { child, conn: conn.id, id: m.id })
-        this.keyserver.send({ t: 'sign', id, conn: conn.id, vhost: conn.vhost.id, scheme: m.scheme, message: m.message } satisfies ToKeyserver)
+        if (this.toKeyserver({ t: 'sign', id, conn: conn.id, vhost: conn.vhost.id, scheme: m.scheme, message: m.message })) {
+          this.signs.set(id, { child, conn: conn.id, id: m.id })
+        } else {
+          // The keyserver is restarting: this handshake fails now (an alert) rather than hangs.
+          child.proc.send({ t: 'sign-failed', conn: conn.id, id: m.id } satisfies ToConn)
+        }
         return
       }
       case 'handshake':
@@ -292,7 +319,7 @@ export class Supervisor {
   private report(conn: ActiveConnection, outcome: string, bytesIn?: number, bytesOut?: number) {
     if (conn.reported) return
     conn.reported = true
-    this.keyserver?.send({ t: 'forget', conn: conn.id } satisfies ToKeyserver)
+    this.toKeyserver({ t: 'forget', conn: conn.id })
     log('connection', {
       id: conn.id,
       client: conn.client,
@@ -326,12 +353,17 @@ export class Supervisor {
   private dropChild(child: ConnChild, reason: string) {
     if (child.conns.size === 0) log('child-dropped', { reason })
     for (const conn of child.conns.values()) this.report(conn, reason)
+    this.kill(child)
+  }
+
+  private kill(child: ConnChild) {
+    child.killed = true
     child.proc.kill('SIGKILL')
   }
 
   private childExit(child: ConnChild, code: number | null, signal: NodeJS.Signals | null) {
     this.children.delete(child)
-    if (!this.stopping && !child.ready) {
+    if (!this.stopping && !child.ready && !child.killed) {
       // A process that dies before it is ready is a start-up failure; stop respawning when it keeps happening.
       this.spawnFailures++
       log('spare-failed', { code: code ?? undefined, signal: signal ?? undefined })
