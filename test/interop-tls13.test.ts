@@ -131,14 +131,6 @@ t.test('64 MiB each way, byte-exact (node:tls client)', async t => {
   t.equal(got.receivedSha256, backendSaw.sentSha256, 'backend → client byte-exact')
 })
 
-// Expected to change when TLS 1.2 lands: then this client must get a TLS 1.2 handshake instead.
-t.test('TLS 1.2-only client gets protocol_version while titus speaks only TLS 1.3', async t => {
-  const titus = await startTitus(t, { backendPort: echo.port, key: certs.leaves.rsa.key, cert: certs.leaves.rsa.chain })
-  const r = await opensslClient(t, { port: titus.port, caFile: certs.caFile, tls12: true })
-  t.notOk(r.ok)
-  t.equal(r.alert, ALERT.protocolVersion, { detail: r.detail })
-})
-
 t.test('with tlsv1.2 no, a TLS 1.2-only client gets protocol_version', async t => {
   const titus = await startTitus(t, { backendPort: echo.port, key: certs.leaves.rsa.key, cert: certs.leaves.rsa.chain, args: ['--tlsv1.2', 'no'] })
   const r = await opensslClient(t, { port: titus.port, caFile: certs.caFile, tls12: true })

@@ -134,10 +134,10 @@ t.test('ClientHello contents', async t => {
   t.test('no supported_versions and legacy_version TLS 1.1: protocol_version', t =>
     expectAlert(t, handshakeRecord(clientHello({ legacyVersion: 0x0302, extensions: [groups, sigalgs, keyShare] })), ALERT.protocolVersion))
 
-  // Expected to change when TLS 1.2 lands: this is then a TLS 1.2 ClientHello without TLS 1.2 suites
-  // (handshake_failure); the `tlsv1.2 no` test below keeps checking protocol_version.
-  t.test('no supported_versions while titus speaks only TLS 1.3: protocol_version', t =>
-    expectAlert(t, handshakeRecord(clientHello({ extensions: [groups, sigalgs, keyShare] })), ALERT.protocolVersion))
+  // Without supported_versions this is a TLS 1.2 hello, and it offers only TLS 1.3 suites; the `tlsv1.2 no` test
+  // below checks protocol_version for the same hello.
+  t.test('no supported_versions and only TLS 1.3 suites: a TLS 1.2 hello without a common suite, handshake_failure', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: [groups, sigalgs, keyShare] })), ALERT.handshakeFailure))
 
   t.test('only TLS 1.2 suites offered in a TLS 1.3 hello: handshake_failure', t =>
     expectAlert(t, handshakeRecord(clientHello({ cipherSuites: [0xc02f, 0xc030], extensions: [versions, groups, sigalgs, keyShare] })), ALERT.handshakeFailure))

@@ -250,3 +250,56 @@ t.test('server-initiated KeyUpdate with update_requested', async t => {
   await connections[0].done
   t.notOk(connections[0].events.some(e => e.type === 'error'))
 })
+
+// TLS 1.2 (RFC 5246 with RFC 8422, RFC 7627, RFC 5746, RFC 7919, RFC 5288, RFC 7905) against node:tls.
+const tls12Suites: Record<string, { openssl: string; auth: 'RSA' | 'ECDSA'; dhe: boolean }> = {
+  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: { openssl: 'ECDHE-ECDSA-AES128-GCM-SHA256', auth: 'ECDSA', dhe: false },
+  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: { openssl: 'ECDHE-ECDSA-AES256-GCM-SHA384', auth: 'ECDSA', dhe: false },
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: { openssl: 'ECDHE-ECDSA-CHACHA20-POLY1305', auth: 'ECDSA', dhe: false },
+  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: { openssl: 'ECDHE-RSA-AES128-GCM-SHA256', auth: 'RSA', dhe: false },
+  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: { openssl: 'ECDHE-RSA-AES256-GCM-SHA384', auth: 'RSA', dhe: false },
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: { openssl: 'ECDHE-RSA-CHACHA20-POLY1305', auth: 'RSA', dhe: false },
+  TLS_DHE_RSA_WITH_AES_128_GCM_SHA256: { openssl: 'DHE-RSA-AES128-GCM-SHA256', auth: 'RSA', dhe: true },
+  TLS_DHE_RSA_WITH_AES_256_GCM_SHA384: { openssl: 'DHE-RSA-AES256-GCM-SHA384', auth: 'RSA', dhe: true },
+  TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256: { openssl: 'DHE-RSA-CHACHA20-POLY1305', auth: 'RSA', dhe: true },
+}
+const tls12Options: tls.ConnectionOptions = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }
+
+t.test('TLS 1.2: every suite x curve x certificate type', async t => {
+  for (const cert of certs) {
+    const { port, connections } = await startServer(t, { selectCredential: () => cert.credential })
+    const auth = cert.name === 'rsa2048' ? 'RSA' : 'ECDSA'
+    for (const [suite, spec] of Object.entries(tls12Suites)) {
+      if (spec.auth !== auth) continue
+      for (const group of spec.dhe ? ['ffdhe2048'] : ['x25519', 'secp256r1', 'secp384r1']) {
+        // RFC 8422 §5.1.1: the client must also name the curve of an ECDSA certificate.
+        const certCurve = { p256: 'P-256', p384: 'P-384' }[cert.name as 'p256']
+        const offered = [groupClientNames[group], ...(certCurve && certCurve !== groupClientNames[group] ? [certCurve] : [])]
+        const curves = offered.join(':')
+        // The server's preference among what was offered: x25519, then P-256, then P-384.
+        const expectedGroup = spec.dhe ? group : ['x25519', 'secp256r1', 'secp384r1'].find(g => offered.includes(groupClientNames[g]))
+        const seen = await nodeClient(port, cert, { ...tls12Options, ciphers: spec.openssl, ...(spec.dhe ? {} : { ecdhCurve: curves }) })
+        const conn = connections.at(-1)!
+        await conn.done
+        const label = `${cert.name} ${group} ${suite}`
+        t.equal(seen.echoed, 'hello titus', `${label}: echo`)
+        t.equal(seen.cipher?.version, 'TLSv1.2', `${label}: client version`)
+        t.equal(seen.cipher?.standardName, suite, `${label}: client cipher`)
+        t.match(conn.events.find(e => e.type === 'handshake'), { info: { version: 'TLSv1.2', cipherSuite: suite, group: expectedGroup, serverName: 'localhost' } }, `${label}: event`)
+        t.notOk(conn.events.some(e => e.type === 'error'), `${label}: no error`, { events: conn.events })
+      }
+    }
+  }
+})
+
+t.test('TLS 1.2: the vhost turns versions off; a TLS 1.2-only credential gets no sentinel-free TLS 1.3', async t => {
+  const { port } = await startServer(t, { selectCredential: () => ({ ...p256.credential, versions: [0x0303] }) })
+  t.equal((await nodeClient(port, p256, { minVersion: 'TLSv1.2' })).cipher?.version, 'TLSv1.2', 'TLS 1.3 client falls back to 1.2')
+  const only13 = await startServer(t, { selectCredential: () => ({ ...p256.credential, versions: [0x0304] }) })
+  await t.rejects(nodeClient(only13.port, p256, tls12Options), /protocol version/)
+})
+
+t.test('TLS 1.2: ALPN, and EMS required unless the policy relaxes it', async t => {
+  const { port } = await startServer(t, { selectCredential: () => rsa.credential, alpn: ['h2', 'http/1.1'] })
+  t.equal((await nodeClient(port, rsa, { ...tls12Options, ALPNProtocols: ['http/1.1', 'h2'] })).alpn, 'h2')
+})

@@ -30,6 +30,7 @@ function vhostLines(v: Vhost): [string, string][] {
   lines.push(
     ['tlsv1.2', yesNo(v.tls12)],
     ['tlsv1.3', yesNo(v.tls13)],
+    ['extended-master-secret', yesNo(v.extendedMasterSecret)],
     ['ciphers', v.cipherSuites12.map(cipherSuiteName).join(':')],
     ['ciphersuites', v.cipherSuites13.map(cipherSuiteName).join(':')],
     ['honor-client-cipher-order', yesNo(v.honorClientCipherOrder)],

@@ -36,6 +36,7 @@ const GROUP_NAMES: ReadonlyMap<number, string> = new Map([
 ])
 
 export const MIN_DH_BITS = 2048
+export const MAX_DH_BITS = 8192
 
 export function groupName(code: number): string {
   return GROUP_NAMES.get(code) ?? `0x${code.toString(16).padStart(4, '0')}`
@@ -138,7 +139,10 @@ export function parseDhParamsPem(pem: string, file: string): DhParams {
   const g = readPositiveInteger(der, p.next)
   const bits = bitLength(p.value)
   if (bits < MIN_DH_BITS) throw new Error(`the prime has ${bits} bits; at least ${MIN_DH_BITS} are required`)
+  // The keyserver signs no larger ServerDHParams (src/keyserver/policy.ts).
+  if (bits > MAX_DH_BITS) throw new Error(`the prime has ${bits} bits; at most ${MAX_DH_BITS} are supported`)
   if ((p.value[p.value.length - 1]! & 1) === 0) throw new Error('the prime is even')
   if (bitLength(g.value) < 2 || bitLength(g.value) >= bits) throw new Error('the generator is out of range')
+  if (g.value.length > 4) throw new Error('the generator is longer than 4 bytes (openssl dhparam makes 2 or 5)')
   return { kind: 'pem', file, p: p.value, g: g.value }
 }

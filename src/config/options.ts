@@ -77,6 +77,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'tlsv1.1', kind: 'bool', scope: 'vhost', default: 'no', refused: { yes: `TLS 1.1 ${OBSOLETE_PROTOCOL}` }, arg: 'no', summary: 'Accepted only as no.' },
   { name: 'tlsv1.2', kind: 'bool', scope: 'vhost', default: 'yes', arg: 'yes|no', summary: 'Enable TLS 1.2.' },
   { name: 'tlsv1.3', kind: 'bool', scope: 'vhost', default: 'yes', arg: 'yes|no', summary: 'Enable TLS 1.3.' },
+  { name: 'extended-master-secret', kind: 'bool', scope: 'vhost', default: 'yes', arg: 'yes|no', summary: 'TLS 1.2: require the extended master secret (RFC 7627); no also serves clients without it.' },
 ]
 
 export const OPTION_BY_NAME: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map(o => [o.name, o]))

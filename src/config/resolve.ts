@@ -254,6 +254,7 @@ export function resolveConfig(entries: readonly ConfigEntry[], readFile: ReadFil
       backendPort,
       tls12,
       tls13,
+      extendedMasterSecret: get<boolean>('extended-master-secret'),
       cipherSuites12: get<number[]>('ciphers'),
       cipherSuites13: get<number[]>('ciphersuites'),
       groups: [...get<number[]>('ecdhcurve'), ...dh.ffdhe],

@@ -42,6 +42,8 @@ export interface Vhost {
   backendPort: number
   tls12: boolean
   tls13: boolean
+  // TLS 1.2 clients without the extended master secret (RFC 7627) are refused.
+  extendedMasterSecret: boolean
   cipherSuites12: number[] // IANA code points, preference order
   cipherSuites13: number[]
   // IANA NamedGroup code points, preference order: the ecdhcurve list, then the ffdhe groups of dhgroup.

@@ -6,6 +6,7 @@ import type { FromConn, ToConn, VhostView } from '../ipc/messages.js'
 import { Connection } from './connection.js'
 import { IpcSigner } from './ipc-signer.js'
 import { matchVhost } from '../config/match.js'
+import { ProtocolVersion } from '../tls/index.js'
 
 interface Served {
   signer?: IpcSigner
@@ -70,8 +71,12 @@ export function runConnectionProcess(): void {
           return {
             chain: chosen.chain.map(c => Buffer.from(c, 'base64')),
             signer: state.signer,
+            versions: [...(chosen.tls13 ? [ProtocolVersion.tls13] : []), ...(chosen.tls12 ? [ProtocolVersion.tls12] : [])],
             cipherSuites: chosen.cipherSuites13,
+            cipherSuites12: chosen.cipherSuites12,
             groups: chosen.groups,
+            dhParams: { p: Buffer.from(chosen.dhParams.p, 'base64'), g: Buffer.from(chosen.dhParams.g, 'base64') },
+            requireExtendedMasterSecret: chosen.requireExtendedMasterSecret,
             honorClientOrder: chosen.honorClientCipherOrder,
             alpn: chosen.alpn,
           }

@@ -27,11 +27,15 @@ interface SchemeSpec {
   readonly pssSaltLength?: number
 }
 
-// TLS 1.3 signature schemes by key type, in our preference order.
+// Signature schemes by key type, in our preference order. PKCS#1 v1.5 is for TLS 1.2 clients without PSS;
+// the TLS 1.3 engine never picks it (RFC 8446 §4.2.3).
 const RSA_SCHEMES: SchemeSpec[] = [
   { code: 0x0804, digest: 'sha256', pssSaltLength: 32 }, // rsa_pss_rsae_sha256
   { code: 0x0805, digest: 'sha384', pssSaltLength: 48 }, // rsa_pss_rsae_sha384
   { code: 0x0806, digest: 'sha512', pssSaltLength: 64 }, // rsa_pss_rsae_sha512
+  { code: 0x0401, digest: 'sha256' }, // rsa_pkcs1_sha256
+  { code: 0x0501, digest: 'sha384' }, // rsa_pkcs1_sha384
+  { code: 0x0601, digest: 'sha512' }, // rsa_pkcs1_sha512
 ]
 const EC_SCHEMES: Record<string, SchemeSpec> = {
   prime256v1: { code: 0x0403, digest: 'sha256' }, // ecdsa_secp256r1_sha256

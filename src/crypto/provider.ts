@@ -146,20 +146,10 @@ const FFDHE_PRIMES: Record<'ffdhe2048' | 'ffdhe3072' | 'ffdhe4096', { hex: strin
   ffdhe3072: { hex: FFDHE3072_PRIME_HEX, exponentBytes: 40 },
   ffdhe4096: { hex: FFDHE4096_PRIME_HEX, exponentBytes: 48 },
 }
-// One DH object per group, created on first use: createDiffieHellman costs ~0.6 s on Bun. Reuse is safe
+// One DH object per prime, created on first use: createDiffieHellman costs ~0.6 s on Bun. Reuse is safe
 // because every handshake installs a fresh private key (setPrivateKey) before generateKeys(), and the
 // object is used synchronously from key generation to secret computation of that share.
-const ffdheObjects = new Map<string, { dh: DiffieHellman; prime: Buffer }>()
-
-function ffdheGroup(group: keyof typeof FFDHE_PRIMES): { dh: DiffieHellman; prime: Buffer } {
-  let entry = ffdheObjects.get(group)
-  if (!entry) {
-    const prime = Buffer.from(FFDHE_PRIMES[group].hex, 'hex')
-    entry = { dh: createDiffieHellman(prime, Buffer.of(2)), prime }
-    ffdheObjects.set(group, entry)
-  }
-  return entry
-}
+const dhObjects = new Map<string, DiffieHellman>()
 
 function leftPad(value: Buffer, length: number): Buffer {
   if (value.length === length) return value
@@ -169,36 +159,66 @@ function leftPad(value: Buffer, length: number): Buffer {
   return out
 }
 
-function startFfdhe(group: keyof typeof FFDHE_PRIMES): KeyExchange {
-  const { dh, prime } = ffdheGroup(group)
-  const privateKey = randomBytes(FFDHE_PRIMES[group].exponentBytes)
+/** Finite-field DH parameters: big-endian prime and generator without leading zeros. */
+export interface DhParameters {
+  readonly p: Uint8Array
+  readonly g: Uint8Array
+}
+
+/** Private exponent bytes: twice the security level of the prime (RFC 7919 §5.2), rounded up. */
+function dhExponentBytes(primeBytes: number): number {
+  return primeBytes <= 256 ? 32 : primeBytes <= 384 ? 40 : primeBytes <= 512 ? 48 : 64
+}
+
+/** The RFC 7919 prime of a named ffdhe group. */
+export function ffdhePrime(group: keyof typeof FFDHE_PRIMES): Buffer {
+  return Buffer.from(FFDHE_PRIMES[group].hex, 'hex')
+}
+
+/**
+ * DH over any safe-prime group (TLS 1.2 DHE with configured parameters, and the RFC 7919 groups). Public
+ * values and the shared secret are left-padded to the prime's length, as TLS 1.3 and RFC 7919 want them.
+ */
+export function startFiniteFieldDh(params: DhParameters, label: string, exponentBytes = dhExponentBytes(params.p.length)): Omit<KeyExchange, 'group'> {
+  const prime = Buffer.from(params.p)
+  const cacheKey = `${prime.toString('hex')}/${Buffer.from(params.g).toString('hex')}`
+  let dh = dhObjects.get(cacheKey)
+  if (!dh) {
+    dh = createDiffieHellman(prime, Buffer.from(params.g))
+    dhObjects.set(cacheKey, dh)
+  }
+  const object = dh
+  const privateKey = randomBytes(exponentBytes)
   privateKey[0] |= 0x80 // full-size exponent, never zero
-  dh.setPrivateKey(privateKey)
-  const publicKey = leftPad(dh.generateKeys(), prime.length)
+  object.setPrivateKey(privateKey)
+  const publicKey = leftPad(object.generateKeys(), prime.length)
   return {
-    group,
     publicKey,
     computeSecret(peer) {
       // RFC 8446 §4.2.8.1: same length as p; RFC 7919 §5.1: 1 < Y < p-1.
-      if (peer.length !== prime.length) throw new KeyShareError(`${group} key share has the wrong length`)
+      if (peer.length !== prime.length) throw new KeyShareError(`${label} key share has the wrong length`)
       const y = Buffer.from(peer)
       const one = Buffer.alloc(prime.length)
       one[prime.length - 1] = 1
       const pMinusOne = Buffer.from(prime)
       pMinusOne[prime.length - 1] -= 1 // p is odd: no borrow
       if (Buffer.compare(y, one) <= 0 || Buffer.compare(y, pMinusOne) >= 0) {
-        throw new KeyShareError(`${group} public value out of range`)
+        throw new KeyShareError(`${label} public value out of range`)
       }
-      dh.setPrivateKey(privateKey)
+      object.setPrivateKey(privateKey)
       try {
-        return leftPad(dh.computeSecret(y), prime.length)
+        return leftPad(object.computeSecret(y), prime.length)
       } catch {
-        throw new KeyShareError(`${group} public value rejected`)
+        throw new KeyShareError(`${label} public value rejected`)
       } finally {
         privateKey.fill(0)
       }
     },
   }
+}
+
+function startFfdhe(group: keyof typeof FFDHE_PRIMES): KeyExchange {
+  return { group, ...startFiniteFieldDh({ p: ffdhePrime(group), g: Uint8Array.of(2) }, group, FFDHE_PRIMES[group].exponentBytes) }
 }
 
 function startEcdh(group: 'secp256r1' | 'secp384r1'): KeyExchange {

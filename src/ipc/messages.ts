@@ -15,6 +15,8 @@ export interface VhostView {
   alpn?: string[]
   tls12: boolean
   tls13: boolean
+  dhParams: { p: string; g: string } // base64, big-endian: TLS 1.2 DHE parameters for clients without RFC 7919 groups
+  requireExtendedMasterSecret: boolean
 }
 
 // supervisor → connection process. `conn` names the connection (a pooled process serves many).
@@ -47,7 +49,8 @@ export type FromKeyserver =
   | { t: 'signed'; id: number; signature: string }
   | { t: 'refused'; id: number; reason: string }
 
-const MAX_BASE64 = 1024 // a signed payload is at most 64 + 34 + 1 + 48 bytes
+// A signed payload is at most a TLS 1.2 ServerDHParams with an 8192-bit prime: 64 + 3 * 2 + 2 * 1024 + 4 bytes.
+const MAX_BASE64 = 4096
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)

@@ -41,7 +41,7 @@ export function runKeyserver(): void {
     const count = used.get(m.conn) ?? 0
     if (count >= SIGNATURES_PER_CONNECTION) return refuse('signature budget exhausted')
     const message = Buffer.from(m.message, 'base64')
-    const problem = checkSignPayload(message)
+    const problem = checkSignPayload(message, m.scheme)
     if (problem) return refuse(problem)
     used.set(m.conn, count + 1)
     try {

@@ -1,5 +1,5 @@
 // ClientHello extension parsing and server extension encoding (RFC 8446 §4.2, RFC 6066 §3, RFC 7301,
-// RFC 8449). Parsing is strict: malformed bodies are decode_error, semantic violations illegal_parameter.
+// RFC 8449; for TLS 1.2 also RFC 8422 §5.1.2, RFC 7627, RFC 5746). Parsing is strict: malformed bodies are decode_error, semantic violations illegal_parameter.
 import { TlsAlert } from './alerts.js'
 import { Reader, Writer } from './codec.js'
 import { ExtensionType } from './constants.js'
@@ -28,6 +28,11 @@ export interface ClientExtensions {
   earlyData: boolean
   cookie?: Uint8Array
   recordSizeLimit?: number
+  /** ECPointFormat values (RFC 8422 §5.1.2). */
+  ecPointFormats?: number[]
+  extendedMasterSecret: boolean
+  /** renegotiated_connection (RFC 5746 §3.2): empty in an initial handshake. */
+  renegotiationInfo?: Uint8Array
 }
 
 /** Parses the extensions block; rejects duplicates and a pre_shared_key that is not last. */
@@ -87,7 +92,7 @@ function parseKeyShares(r: Reader): KeyShareEntry[] {
 }
 
 export function parseClientExtensions(raw: readonly RawExtension[]): ClientExtensions {
-  const ext: ClientExtensions = { preSharedKey: false, earlyData: false }
+  const ext: ClientExtensions = { preSharedKey: false, earlyData: false, extendedMasterSecret: false }
   for (const { type, data } of raw) {
     const r = new Reader(data)
     switch (type) {
@@ -135,6 +140,15 @@ export function parseClientExtensions(raw: readonly RawExtension[]): ClientExten
       }
       case ExtensionType.padding:
         r.bytes(r.remaining)
+        break
+      case ExtensionType.ecPointFormats:
+        ext.ecPointFormats = Array.from(r.vector(1, 1))
+        break
+      case ExtensionType.extendedMasterSecret:
+        ext.extendedMasterSecret = true // empty body: r.end() below checks it
+        break
+      case ExtensionType.renegotiationInfo:
+        ext.renegotiationInfo = r.vector(1)
         break
       default:
         continue // unknown extensions are ignored (RFC 8446 §4.2)

@@ -13,7 +13,16 @@ import {
   signatureSchemeName,
   type Tls13SuiteSpec,
 } from './constants.js'
-import { pickPreferred, resolvePolicy, type HandshakeHost, type ResolvedPolicy, type ServerHandshake } from './handshake.js'
+import {
+  negotiateAlpn,
+  pickPreferred,
+  pickSignatureScheme,
+  signWith,
+  type HandshakeHost,
+  type HandshakeStart,
+  type ResolvedPolicy,
+  type ServerHandshake,
+} from './handshake.js'
 import { KeySchedule, Transcript, finishedVerifyData, nextTrafficSecret, trafficKeys } from './key-schedule.js'
 import {
   HELLO_RETRY_REQUEST_RANDOM,
@@ -29,7 +38,7 @@ import {
   type HandshakeMessage,
 } from './messages.js'
 import { RecordProtection } from './record.js'
-import type { ClientHelloInfo, Credential, HandshakeInfo } from './types.js'
+import type { Credential, HandshakeInfo } from './types.js'
 
 /** Our record_size_limit (RFC 8449): a full TLS 1.3 record plus its content type byte. */
 const OUR_RECORD_SIZE_LIMIT = MAX_PLAINTEXT + 1
@@ -51,6 +60,7 @@ export class Tls13ServerHandshake implements ServerHandshake {
   private firstHello!: ClientHello
   private retry?: { group: number; cookie: Buffer }
   private sentChangeCipherSpec = false
+  private receivedChangeCipherSpec = false
   private expectedClientFinished?: Buffer
   private clientTrafficSecret?: Buffer
   private serverTrafficSecret?: Buffer
@@ -62,7 +72,7 @@ export class Tls13ServerHandshake implements ServerHandshake {
     return this.state === 'connected'
   }
 
-  async start(hello: ClientHello, raw: Uint8Array): Promise<boolean> {
+  async start({ hello, raw, credential, policy }: HandshakeStart): Promise<boolean> {
     if (this.state !== 'start') throw new TlsAlert('unexpected_message', 'handshake already started')
     this.firstHello = hello
     this.transcript.add(raw)
@@ -76,29 +86,7 @@ export class Tls13ServerHandshake implements ServerHandshake {
     if (ext.keyShares.some(share => !ext.supportedGroups!.includes(share.group))) {
       throw new TlsAlert('illegal_parameter', 'key_share for a group not in supported_groups')
     }
-
-    const info: ClientHelloInfo = {
-      serverName: ext.serverName,
-      alpn: ext.alpn ?? [],
-      versions: ext.supportedVersions ?? [hello.legacyVersion],
-      cipherSuites: hello.cipherSuites,
-      groups: ext.supportedGroups,
-      signatureSchemes: ext.signatureAlgorithms,
-    }
-    const credential = await this.host.options.selectCredential(info)
-    if (!credential) {
-      throw ext.serverName !== undefined
-        ? new TlsAlert('unrecognized_name', `no certificate for ${ext.serverName}`)
-        : new TlsAlert('handshake_failure', 'no certificate for a client without server_name')
-    }
     this.credential = credential
-    // The credential (a vhost) may bring its own suites, groups and ALPN.
-    let policy: ResolvedPolicy
-    try {
-      policy = resolvePolicy(credential, this.host.options)
-    } catch (err) {
-      throw new TlsAlert('internal_error', `credential policy: ${(err as Error).message}`)
-    }
     this.policy = policy
 
     const suiteCode = pickPreferred(policy.cipherSuites, hello.cipherSuites, policy.honorClientOrder)
@@ -139,6 +127,13 @@ export class Tls13ServerHandshake implements ServerHandshake {
       default:
         throw new TlsAlert('unexpected_message', `handshake message ${message.type} in state ${this.state}`)
     }
+  }
+
+  /** RFC 8446 §5: one unprotected 0x01 from the first ClientHello until the client's Finished, for middleboxes. */
+  receiveChangeCipherSpec(): boolean {
+    if (this.complete || this.receivedChangeCipherSpec) throw new TlsAlert('unexpected_message', 'unexpected change_cipher_spec')
+    this.receivedChangeCipherSpec = true
+    return false
   }
 
   private sendHelloRetryRequest(hello: ClientHello, group: number): void {
@@ -188,10 +183,9 @@ export class Tls13ServerHandshake implements ServerHandshake {
     const keyShares = ext.keyShares!
     const groupCode = this.retry?.group ?? pickPreferred(policy.groups, keyShares.map(s => s.group), policy.honorClientOrder)!
     const peerShare = keyShares.find(share => share.group === groupCode)!
-    const schemes = this.credential.signer.schemes.filter(s => TLS13_SIGNATURE_SCHEMES.has(s))
-    const scheme = pickPreferred(schemes, ext.signatureAlgorithms!, policy.honorClientOrder)
+    const scheme = pickSignatureScheme(this.credential, TLS13_SIGNATURE_SCHEMES, ext.signatureAlgorithms!, policy.honorClientOrder)
     if (scheme === undefined) throw new TlsAlert('handshake_failure', 'no common signature scheme')
-    const alpn = this.negotiateAlpn(ext.alpn)
+    const alpn = negotiateAlpn(policy, ext.alpn)
     if (ext.recordSizeLimit !== undefined) records.maxSendFragment = Math.min(ext.recordSizeLimit - 1, MAX_PLAINTEXT)
 
     const groupName = GROUP_NAMES.get(groupCode)!
@@ -230,13 +224,7 @@ export class Tls13ServerHandshake implements ServerHandshake {
     send(encryptedExtensions({ serverNameAcknowledged: ext.serverName !== undefined, alpn, recordSizeLimit: OUR_RECORD_SIZE_LIMIT }))
     send(certificate13(this.credential.chain))
     const signed = Buffer.concat([Buffer.alloc(64, 0x20), CERTIFICATE_VERIFY_CONTEXT, this.transcript.hash(hashName)])
-    let signature: Uint8Array
-    try {
-      signature = await this.credential.signer.sign(scheme, signed)
-    } catch (err) {
-      throw new TlsAlert('internal_error', `signing failed: ${(err as Error).message}`)
-    }
-    send(certificateVerify(scheme, signature))
+    send(certificateVerify(scheme, await signWith(this.credential, scheme, signed)))
     send(finished(finishedVerifyData(hashName, secrets.serverHandshakeTrafficSecret, this.transcript.hash(hashName))))
     records.write(ContentType.handshake, Buffer.concat(flight))
 
@@ -263,14 +251,6 @@ export class Tls13ServerHandshake implements ServerHandshake {
     }
     this.state = 'wait_finished'
     return true
-  }
-
-  private negotiateAlpn(offered: string[] | undefined): string | undefined {
-    const ours = this.policy.alpn
-    if (!ours || !offered) return undefined
-    const chosen = ours.find(protocol => offered.includes(protocol))
-    if (chosen === undefined) throw new TlsAlert('no_application_protocol', `no common protocol in ${offered.join(', ')}`)
-    return chosen
   }
 
   /** One dummy change_cipher_spec after our first handshake message, for middlebox compatibility (RFC 8446 §D.4). */

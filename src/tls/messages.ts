@@ -121,13 +121,15 @@ export function encryptedExtensions(fields: EncryptedExtensionsFields): Buffer {
   return handshakeMessage(HandshakeType.encryptedExtensions, w => {
     const extensions: Array<[number, (w: Writer) => void]> = []
     if (fields.serverNameAcknowledged) extensions.push([ExtensionType.serverName, () => {}])
-    const alpn = fields.alpn
-    if (alpn !== undefined) {
-      extensions.push([ExtensionType.alpn, e => e.vector(2, list => list.vector(1, v => v.bytes(Buffer.from(alpn, 'latin1'))))])
-    }
+    if (fields.alpn !== undefined) extensions.push(alpnExtension(fields.alpn))
     extensions.push([ExtensionType.recordSizeLimit, e => e.u16(fields.recordSizeLimit)])
     writeExtensions(w, extensions)
   })
+}
+
+/** The server's ALPN extension: a ProtocolNameList of exactly the selected protocol (RFC 7301 §3.1). */
+export function alpnExtension(protocol: string): [number, (w: Writer) => void] {
+  return [ExtensionType.alpn, e => e.vector(2, list => list.vector(1, v => v.bytes(Buffer.from(protocol, 'latin1'))))]
 }
 
 export function certificate13(chain: readonly Uint8Array[]): Buffer {

@@ -1,31 +1,68 @@
-// Record layer (RFC 8446 §5): framing, TLS 1.3 record protection, and the inbound early-data skip.
+// Record layer (RFC 8446 §5, RFC 5246 §6.2): framing, record protection (TLS 1.3, and TLS 1.2 AEAD per
+// RFC 5288 / RFC 7905), and the inbound early-data skip.
 import { AEAD_NONCE_LENGTH, AEAD_TAG_LENGTH, createAead, type Aead, type AeadName } from '../crypto/provider.js'
 import { TlsAlert } from './alerts.js'
-import { ContentType, MAX_CIPHERTEXT, MAX_PLAINTEXT, ProtocolVersion } from './constants.js'
+import { ContentType, MAX_CIPHERTEXT, MAX_CIPHERTEXT_TLS12, MAX_PLAINTEXT, ProtocolVersion } from './constants.js'
 
 export const RECORD_HEADER_LENGTH = 5
 
-/** AEAD state of one direction: key, static IV and the 64-bit sequence number. */
-export class RecordProtection {
+/** One direction's record protection, as the record layer drives it. */
+export interface RecordCipher {
+  /** Outer record types that arrive protected (TLS 1.3: application_data only; TLS 1.2: all but change_cipher_spec). */
+  protects(type: number): boolean
+  /** Largest protected fragment we accept. */
+  readonly maxFragment: number
+  /** Encrypts `content` of `type` into a complete record. */
+  seal(type: number, content: Uint8Array): Buffer
+  /** Decrypts a record; undefined if authentication fails (the sequence number then does not advance). */
+  open(header: Uint8Array, fragment: Uint8Array): { type: number; content: Buffer } | undefined
+}
+
+/** The 64-bit record sequence number of one direction. */
+class SequenceNumber {
+  high = 0
+  low = 0
+
+  /** Advances; a wrap would repeat nonces, so refuse instead (far beyond any AEAD usage limit anyway). */
+  advance(): void {
+    if (++this.low === 2 ** 32) {
+      this.low = 0
+      if (++this.high === 2 ** 32) throw new TlsAlert('internal_error', 'sequence number exhausted')
+    }
+  }
+
+  /** Writes `iv` XOR (sequence number, left-padded) into `nonce` (RFC 8446 §5.3, RFC 7905 §2). */
+  xorInto(nonce: Buffer, iv: Buffer): void {
+    nonce.set(iv)
+    nonce.writeUInt32BE((iv.readUInt32BE(4) ^ this.high) >>> 0, 4)
+    nonce.writeUInt32BE((iv.readUInt32BE(8) ^ this.low) >>> 0, 8)
+  }
+
+  writeTo(target: Buffer, offset: number): void {
+    target.writeUInt32BE(this.high, offset)
+    target.writeUInt32BE(this.low, offset + 4)
+  }
+}
+
+/** TLS 1.3 AEAD state of one direction: key, static IV and the 64-bit sequence number. */
+export class RecordProtection implements RecordCipher {
+  readonly maxFragment = MAX_CIPHERTEXT
   private readonly aead: Aead
   private readonly nonce = Buffer.alloc(AEAD_NONCE_LENGTH)
-  private sequenceHigh = 0
-  private sequenceLow = 0
+  private readonly sequence = new SequenceNumber()
 
   constructor(aeadName: AeadName, key: Uint8Array, private readonly iv: Buffer) {
     this.aead = createAead(aeadName, key)
   }
 
+  protects(type: number): boolean {
+    return type === ContentType.applicationData
+  }
+
   /** per-record nonce = iv XOR (64-bit sequence number, left-padded) (RFC 8446 §5.3); advances the sequence. */
   private nextNonce(): Buffer {
-    this.nonce.set(this.iv)
-    this.nonce.writeUInt32BE((this.iv.readUInt32BE(4) ^ this.sequenceHigh) >>> 0, 4)
-    this.nonce.writeUInt32BE((this.iv.readUInt32BE(8) ^ this.sequenceLow) >>> 0, 8)
-    if (++this.sequenceLow === 2 ** 32) {
-      this.sequenceLow = 0
-      // Far beyond any AEAD usage limit; a wrap would repeat nonces, so refuse instead.
-      if (++this.sequenceHigh === 2 ** 32) throw new TlsAlert('internal_error', 'sequence number exhausted')
-    }
+    this.sequence.xorInto(this.nonce, this.iv)
+    this.sequence.advance()
     return this.nonce
   }
 
@@ -39,12 +76,12 @@ export class RecordProtection {
 
   /** Decrypts a record; returns undefined if authentication fails (the sequence still advances only on success). */
   open(header: Uint8Array, encrypted: Uint8Array): { type: number; content: Buffer } | undefined {
-    const savedHigh = this.sequenceHigh
-    const savedLow = this.sequenceLow
+    const savedHigh = this.sequence.high
+    const savedLow = this.sequence.low
     const plaintext = this.aead.open(this.nextNonce(), header, encrypted)
     if (!plaintext) {
-      this.sequenceHigh = savedHigh
-      this.sequenceLow = savedLow
+      this.sequence.high = savedHigh
+      this.sequence.low = savedLow
       return undefined
     }
     // Strip zero padding; the last non-zero byte is the real content type (RFC 8446 §5.4).
@@ -53,6 +90,80 @@ export class RecordProtection {
     if (end === 0) throw new TlsAlert('unexpected_message', 'record without a content type')
     if (end - 1 > MAX_PLAINTEXT) throw new TlsAlert('record_overflow', 'inner plaintext too large')
     return { type: plaintext[end - 1], content: plaintext.subarray(0, end - 1) }
+  }
+}
+
+/** Bytes of the per-record explicit nonce carried in TLS 1.2 AES-GCM records (RFC 5288 §3). */
+const GCM_EXPLICIT_NONCE_LENGTH = 8
+/** Bytes of the TLS 1.2 key block IV per direction: the GCM salt (RFC 5288 §3) or the ChaCha20 IV (RFC 7905 §2). */
+export function tls12FixedIvLength(aead: AeadName): number {
+  return aead === 'chacha20-poly1305' ? AEAD_NONCE_LENGTH : 4
+}
+
+/**
+ * TLS 1.2 AEAD state of one direction (RFC 5246 §6.2.3.3). AES-GCM: nonce = 4-byte salt || 8-byte explicit
+ * nonce sent in the record, and we use the sequence number as the explicit part (unique without a counter of
+ * its own). ChaCha20-Poly1305: nonce = iv XOR sequence number, nothing explicit.
+ */
+export class Tls12RecordProtection implements RecordCipher {
+  readonly maxFragment = MAX_CIPHERTEXT_TLS12
+  private readonly aead: Aead
+  private readonly iv: Buffer
+  private readonly explicitNonce: boolean
+  private readonly nonce = Buffer.alloc(AEAD_NONCE_LENGTH)
+  private readonly sequence = new SequenceNumber()
+  /** seq_num(8) || type(1) || version(2) || length(2) */
+  private readonly additionalData = Buffer.alloc(13)
+
+  constructor(aeadName: AeadName, key: Uint8Array, iv: Uint8Array) {
+    if (iv.length !== tls12FixedIvLength(aeadName)) throw new Error(`${aeadName} in TLS 1.2 needs a ${tls12FixedIvLength(aeadName)}-byte IV`)
+    this.aead = createAead(aeadName, key)
+    this.explicitNonce = aeadName !== 'chacha20-poly1305'
+    this.iv = Buffer.from(iv)
+  }
+
+  protects(type: number): boolean {
+    return type !== ContentType.changeCipherSpec
+  }
+
+  /** Sets nonce and additional data for the current sequence number. */
+  private prepare(type: number, version: number, plaintextLength: number): void {
+    if (this.explicitNonce) {
+      this.nonce.set(this.iv)
+      this.sequence.writeTo(this.nonce, 4)
+    } else {
+      this.sequence.xorInto(this.nonce, this.iv)
+    }
+    this.sequence.writeTo(this.additionalData, 0)
+    this.additionalData[8] = type
+    this.additionalData.writeUInt16BE(version, 9)
+    this.additionalData.writeUInt16BE(plaintextLength, 11)
+  }
+
+  seal(type: number, content: Uint8Array): Buffer {
+    this.prepare(type, ProtocolVersion.tls12, content.length)
+    const explicit = this.explicitNonce ? GCM_EXPLICIT_NONCE_LENGTH : 0
+    const length = explicit + content.length + AEAD_TAG_LENGTH
+    const header = recordHeader(type, length)
+    const parts: Uint8Array[] = [header]
+    if (explicit) parts.push(this.nonce.subarray(4))
+    parts.push(this.aead.seal(this.nonce, this.additionalData, [content]))
+    this.sequence.advance()
+    return Buffer.concat(parts, RECORD_HEADER_LENGTH + length)
+  }
+
+  open(header: Uint8Array, fragment: Uint8Array): { type: number; content: Buffer } | undefined {
+    const explicit = this.explicitNonce ? GCM_EXPLICIT_NONCE_LENGTH : 0
+    if (fragment.length < explicit + AEAD_TAG_LENGTH) return undefined
+    const type = header[0]
+    this.prepare(type, (header[1] << 8) | header[2], fragment.length - explicit - AEAD_TAG_LENGTH)
+    // The explicit nonce is whatever the sender chose (RFC 5288 §3); only the salt is ours.
+    if (explicit) this.nonce.set(fragment.subarray(0, explicit), 4)
+    const plaintext = this.aead.open(this.nonce, this.additionalData, fragment.subarray(explicit))
+    if (!plaintext) return undefined
+    this.sequence.advance()
+    if (plaintext.length > MAX_PLAINTEXT) throw new TlsAlert('record_overflow', 'plaintext too large')
+    return { type, content: plaintext }
   }
 }
 
@@ -77,8 +188,8 @@ const EARLY_DATA_SKIP_LIMIT = 64 * 1024
 /** Inbound and outbound record processing for one connection. */
 export class RecordLayer {
   private inbound: Buffer = Buffer.alloc(0)
-  private readProtection?: RecordProtection
-  private writeProtection?: RecordProtection
+  private readProtection?: RecordCipher
+  private writeProtection?: RecordCipher
   private output: Buffer[] = []
   private earlyDataSkipBudget = 0
   /** Largest plaintext fragment we may send (peer's record_size_limit, RFC 8449). */
@@ -88,11 +199,11 @@ export class RecordLayer {
     this.inbound = this.inbound.length === 0 ? Buffer.from(data) : Buffer.concat([this.inbound, data])
   }
 
-  setReadProtection(protection: RecordProtection | undefined): void {
+  setReadProtection(protection: RecordCipher | undefined): void {
     this.readProtection = protection
   }
 
-  setWriteProtection(protection: RecordProtection): void {
+  setWriteProtection(protection: RecordCipher): void {
     this.writeProtection = protection
   }
 
@@ -115,13 +226,14 @@ export class RecordLayer {
         throw new TlsAlert('unexpected_message', `unknown record type ${type}`)
       }
       if (this.inbound[1] !== 3) throw new TlsAlert('protocol_version', 'record is not TLS')
-      const limit = this.readProtection && type === ContentType.applicationData ? MAX_CIPHERTEXT : MAX_PLAINTEXT
+      const isProtected = this.readProtection?.protects(type) ?? false
+      const limit = isProtected ? this.readProtection!.maxFragment : MAX_PLAINTEXT
       if (length > limit) throw new TlsAlert('record_overflow', `record of ${length} bytes`)
       if (this.inbound.length < RECORD_HEADER_LENGTH + length) return undefined
       const header = this.inbound.subarray(0, RECORD_HEADER_LENGTH)
       const fragment = this.inbound.subarray(RECORD_HEADER_LENGTH, RECORD_HEADER_LENGTH + length)
       this.inbound = this.inbound.subarray(RECORD_HEADER_LENGTH + length)
-      if (type !== ContentType.applicationData || !this.readProtection) {
+      if (!isProtected) {
         if (type === ContentType.applicationData && this.earlyDataSkipBudget > 0) {
           // Early data after a HelloRetryRequest: the client never got keys for it from us.
           this.spendSkipBudget(length)
@@ -129,7 +241,7 @@ export class RecordLayer {
         }
         return { type, content: fragment, protected: false }
       }
-      const opened = this.readProtection.open(header, fragment)
+      const opened = this.readProtection!.open(header, fragment)
       if (!opened) {
         if (this.earlyDataSkipBudget > 0) {
           this.spendSkipBudget(length)

@@ -1,27 +1,43 @@
 // Sans-IO TLS server connection: bytes in, records/plaintext/events out. Version-independent: it frames
-// records and handshake messages, handles alerts and application data, negotiates the version from the
-// ClientHello and hands the handshake to that version's module.
+// records and handshake messages, handles alerts and application data, picks the credential (vhost) from
+// the ClientHello, negotiates the version with that credential's policy and hands the handshake to that
+// version's module.
 import { AlertDescription, TlsAlert, alertName } from './alerts.js'
-import { ContentType, ProtocolVersion } from './constants.js'
-import { resolvePolicy, type HandshakeHost, type ResolvedOptions, type ServerHandshake } from './handshake.js'
+import { ContentType, ProtocolVersion, SignallingSuite } from './constants.js'
+import {
+  clientHelloInfo,
+  resolvePolicy,
+  type HandshakeHost,
+  type ResolvedOptions,
+  type ResolvedPolicy,
+  type ServerHandshake,
+} from './handshake.js'
+import { Tls12ServerHandshake } from './handshake12.js'
 import { Tls13ServerHandshake } from './handshake13.js'
 import { HandshakeReader, parseClientHello, type ClientHello } from './messages.js'
 import { RecordLayer, type InboundRecord } from './record.js'
 import type { TlsEvent, TlsOutput, TlsServerOptions } from './types.js'
 
-export type { ClientHelloInfo, Credential, HandshakeInfo, Signer, TlsEvent, TlsOutput, TlsPolicy, TlsServerOptions } from './types.js'
+export type {
+  ClientHelloInfo,
+  Credential,
+  DhParameters,
+  HandshakeInfo,
+  Signer,
+  TlsEvent,
+  TlsOutput,
+  TlsPolicy,
+  TlsServerOptions,
+} from './types.js'
 
-/** Handshake modules by protocol version: the seam where TLS 1.2 plugs in. */
-const HANDSHAKES: ReadonlyMap<number, (host: HandshakeHost) => ServerHandshake> = new Map([
-  [ProtocolVersion.tls13, (host: HandshakeHost) => new Tls13ServerHandshake(host)],
+/** Handshake modules by protocol version. */
+const HANDSHAKES: ReadonlyMap<number, (host: HandshakeHost) => ServerHandshake> = new Map<number, (host: HandshakeHost) => ServerHandshake>([
+  [ProtocolVersion.tls13, host => new Tls13ServerHandshake(host)],
+  [ProtocolVersion.tls12, host => new Tls12ServerHandshake(host)],
 ])
 
 function resolveOptions(options: TlsServerOptions): ResolvedOptions {
-  const versions = options.versions ?? [ProtocolVersion.tls13]
-  for (const version of versions) {
-    if (!HANDSHAKES.has(version)) throw new Error(`TLS version 0x${version.toString(16)} is not supported`)
-  }
-  return { ...resolvePolicy(options), selectCredential: options.selectCredential, versions }
+  return { ...resolvePolicy(options), selectCredential: options.selectCredential }
 }
 
 /** RFC 8446 §4.2.1: with supported_versions only that list counts; without it the client speaks at most legacy_version. */
@@ -29,6 +45,10 @@ function negotiateVersion(hello: ClientHello, enabled: readonly number[]): numbe
   const offered = hello.extensions.supportedVersions ?? [Math.min(hello.legacyVersion, ProtocolVersion.tls12)]
   const version = [...enabled].sort((a, b) => b - a).find(v => offered.includes(v))
   if (version === undefined) throw new TlsAlert('protocol_version', 'no common protocol version')
+  // RFC 7507: a client retrying below its best version while we could have spoken a higher one.
+  if (hello.cipherSuites.includes(SignallingSuite.TLS_FALLBACK_SCSV) && enabled.some(v => v > version)) {
+    throw new TlsAlert('inappropriate_fallback', 'TLS_FALLBACK_SCSV below our highest version')
+  }
   return version
 }
 
@@ -40,7 +60,6 @@ export class TlsServer implements HandshakeHost {
   private queue: Promise<unknown> = Promise.resolve()
   private plaintext: Uint8Array[] = []
   private events: TlsEvent[] = []
-  private receivedChangeCipherSpec = false
   private peerClosed = false
   private failed = false
   writeClosed = false
@@ -85,6 +104,7 @@ export class TlsServer implements HandshakeHost {
     return this.takeOutput()
   }
 
+  /** TLS 1.3 only: throws on a TLS 1.2 connection, which has no KeyUpdate. */
   requestKeyUpdate(updateRequested: boolean): TlsOutput {
     if (!this.handshakeComplete || this.failed || this.writeClosed) throw new Error('TLS connection is not writable')
     this.handshake!.sendKeyUpdate(updateRequested)
@@ -117,18 +137,11 @@ export class TlsServer implements HandshakeHost {
     }
     switch (record.type) {
       case ContentType.changeCipherSpec:
-        // RFC 8446 §5: one unprotected 0x01 from the first ClientHello until the client's Finished.
-        if (
-          record.protected ||
-          !this.handshake ||
-          this.handshake.complete ||
-          this.receivedChangeCipherSpec ||
-          record.content.length !== 1 ||
-          record.content[0] !== 1
-        ) {
+        // Always one unprotected 0x01; when it may come is the version's business.
+        if (record.protected || !this.handshake || record.content.length !== 1 || record.content[0] !== 1) {
           throw new TlsAlert('unexpected_message', 'unexpected change_cipher_spec')
         }
-        this.receivedChangeCipherSpec = true
+        this.handshake.receiveChangeCipherSpec()
         return
       case ContentType.alert:
         // A client that fails before it has our keys can only alert in plaintext.
@@ -146,9 +159,22 @@ export class TlsServer implements HandshakeHost {
           if (!this.handshake) {
             if (message.type !== 1) throw new TlsAlert('unexpected_message', 'expected ClientHello')
             const hello = parseClientHello(message.body)
-            const version = negotiateVersion(hello, this.options.versions)
+            // The credential (vhost) comes first: its policy decides which versions are on.
+            const credential = await this.options.selectCredential(clientHelloInfo(hello))
+            if (!credential) {
+              throw hello.extensions.serverName !== undefined
+                ? new TlsAlert('unrecognized_name', `no certificate for ${hello.extensions.serverName}`)
+                : new TlsAlert('handshake_failure', 'no certificate for a client without server_name')
+            }
+            let policy: ResolvedPolicy
+            try {
+              policy = resolvePolicy(credential, this.options)
+            } catch (err) {
+              throw new TlsAlert('internal_error', `credential policy: ${(err as Error).message}`)
+            }
+            const version = negotiateVersion(hello, policy.versions)
             this.handshake = HANDSHAKES.get(version)!(this)
-            readKeyChanged = await this.handshake.start(hello, message.raw)
+            readKeyChanged = await this.handshake.start({ hello, raw: message.raw, credential, policy })
           } else {
             readKeyChanged = await this.handshake.handleMessage(message)
           }
@@ -179,6 +205,10 @@ export class TlsServer implements HandshakeHost {
       this.failed = true
       this.emit({ type: 'error', message: `client sent ${alertName(description)} alert` })
     }
+  }
+
+  sendWarningAlert(description: number): void {
+    if (!this.writeClosed) this.sendAlert('warning', description)
   }
 
   private sendAlert(level: 'warning' | 'fatal', description: number): void {

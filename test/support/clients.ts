@@ -1,5 +1,6 @@
-// Drivers for real TLS clients: openssl s_client, gnutls-cli, curl and node:tls. Each connects to 127.0.0.1:port,
-// verifies the server's chain against the test CA, sends data and reads the echo back, and reports what was negotiated.
+// Drivers for real TLS clients: openssl s_client, gnutls-cli, curl, node:tls and (TLS 1.2) python3's ssl. Each connects
+// to 127.0.0.1:port, verifies the server's chain against the test CA, sends data and reads the echo back, and reports
+// what was negotiated. With `tls12` they speak TLS 1.2 only, else TLS 1.3 only.
 import { randomBytes } from 'node:crypto'
 import { readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,18 +11,29 @@ import type { Teardown } from './certs.js'
 import { exited, run, sleep, spawnTracked } from './process.js'
 import {
   alpnFromEncryptedExtensions,
+  groupOfServerKeyExchange,
   HANDSHAKE_TYPE,
   nameOfGroup,
   nameOfSuite,
+  nameOfSuite12,
+  opensslSuiteName,
   parseServerHello,
+  suite12OfOpensslName,
+  SUITE12_NAMES,
   type GroupName,
   type ServerHelloInfo,
   SUITE_NAMES,
+  type Suite12Name,
   type SuiteName,
 } from './wire.js'
 
 export const CLIENT_NAMES = ['openssl', 'gnutls', 'curl', 'node'] as const
 export type ClientName = (typeof CLIENT_NAMES)[number]
+// python3's ssl module cannot choose TLS 1.3 suites or groups, so it drives TLS 1.2 only.
+export const CLIENT12_NAMES = [...CLIENT_NAMES, 'python'] as const
+export type Client12Name = (typeof CLIENT12_NAMES)[number]
+
+const isSuite12 = (suite: SuiteName | Suite12Name | undefined): suite is Suite12Name => SUITE12_NAMES.includes(suite as Suite12Name)
 
 export interface ClientOptions {
   port: number
@@ -30,8 +42,10 @@ export interface ClientOptions {
   servername?: string
   // Offered groups, in order; the first gets a key share. Default: the client's own list.
   groups?: GroupName[]
-  // The only suite offered. Default: the client's own list.
-  suite?: SuiteName
+  // The only suite offered (a TLS 1.2 suite with tls12). Default: the client's own list.
+  suite?: SuiteName | Suite12Name
+  // Speak TLS 1.2 only instead of TLS 1.3 only.
+  tls12?: boolean
   alpn?: string[]
   // Sent after the handshake; the echo of it is expected back. Default: 4 KiB of random bytes.
   input?: Buffer
@@ -39,11 +53,13 @@ export interface ClientOptions {
 }
 
 export interface ClientResult {
-  client: ClientName
+  client: Client12Name
   // Handshake, chain verification and the full echo all succeeded, and the client exited cleanly.
   ok: boolean
   received: Buffer
-  suite?: SuiteName
+  suite?: SuiteName | Suite12Name
+  // Negotiated protocol version ('TLSv1.2', 'TLSv1.3'), when the client can tell.
+  version?: string
   // Negotiated group, when the client can tell.
   group?: GroupName
   alpn?: string | null
@@ -154,8 +170,6 @@ export function parseMessageTrace(text: string): TraceMessage[] {
 
 export interface OpensslOptions extends ClientOptions {
   sigalgs?: string
-  // Offer TLS 1.2 only instead of TLS 1.3 only.
-  tls12?: boolean
   // Data and s_client commands (k: KeyUpdate, K: KeyUpdate with update_requested). Replaces input.
   steps?: Step[]
 }
@@ -179,7 +193,7 @@ export async function opensslClient(t: Teardown, options: OpensslOptions): Promi
     '-msg', '-msgfile', trace,
     ...(steps.some(s => !Buffer.isBuffer(s)) ? [] : ['-nocommands']),
     ...(options.groups ? ['-groups', options.groups.map(g => OPENSSL_GROUP[g]).join(':')] : []),
-    ...(options.suite ? ['-ciphersuites', options.suite] : []),
+    ...(isSuite12(options.suite) ? ['-cipher', opensslSuiteName(options.suite)] : options.suite ? ['-ciphersuites', options.suite] : []),
     ...(options.sigalgs ? ['-sigalgs', options.sigalgs] : []),
     ...(options.alpn ? ['-alpn', options.alpn.join(',')] : []),
   ]
@@ -194,16 +208,23 @@ export async function opensslClient(t: Teardown, options: OpensslOptions): Promi
   const received = messages.filter(m => m.direction === 'received')
   const serverHellos = received.filter(m => m.name === 'ServerHello').map(m => parseServerHello(m.bytes.subarray(4)))
   const encryptedExtensions = received.find(m => m.name === 'EncryptedExtensions')
+  const serverKeyExchange = received.find(m => m.content === 'Handshake' && m.bytes[0] === HANDSHAKE_TYPE.serverKeyExchange)
   const alert = received.find(m => m.content === 'Alert' && m.bytes[0] === 2)
   const final = serverHellos.at(-1)
   const expected = Buffer.concat(steps.filter(s => Buffer.isBuffer(s)))
+  const tls13 = final?.version === 0x0304
   return {
     client: 'openssl',
     ok: c.code === 0 && !c.timedOut && /Verification: OK/.test(c.stderr) && c.stdout.equals(expected),
     received: c.stdout,
-    suite: nameOfSuite(final?.cipherSuite),
-    group: final?.helloRetryRequest ? undefined : nameOfGroup(final?.group),
-    alpn: encryptedExtensions ? alpnFromEncryptedExtensions(encryptedExtensions.bytes.subarray(4)) : undefined,
+    version: final ? (tls13 ? 'TLSv1.3' : 'TLSv1.2') : undefined,
+    suite: tls13 ? nameOfSuite(final?.cipherSuite) : nameOfSuite12(final?.cipherSuite),
+    group: tls13
+      ? final?.helloRetryRequest ? undefined : nameOfGroup(final?.group)
+      : serverKeyExchange ? groupOfServerKeyExchange(serverKeyExchange.bytes.subarray(4)) : undefined,
+    alpn: tls13
+      ? encryptedExtensions ? alpnFromEncryptedExtensions(encryptedExtensions.bytes.subarray(4)) : undefined
+      : serverKeyExchange ? final!.alpn : undefined,
     alert: alert?.bytes[1],
     detail: describe('openssl', args, c),
     serverHellos,
@@ -232,12 +253,26 @@ const GNUTLS_CIPHER: Record<SuiteName, string> = {
   TLS_CHACHA20_POLY1305_SHA256: 'CHACHA20-POLY1305',
 }
 
+// A TLS 1.2 suite as gnutls priority items: key exchange and cipher.
+function gnutlsPriority12(suite: Suite12Name): string[] {
+  const [, kx, auth, cipher] = /^TLS_(ECDHE|DHE)_(RSA|ECDSA)_WITH_(.*)_SHA\d+$/.exec(suite)!
+  const gnutlsCipher = { AES_128_GCM: 'AES-128-GCM', AES_256_GCM: 'AES-256-GCM', CHACHA20_POLY1305: 'CHACHA20-POLY1305' }[cipher!]
+  return ['-KX-ALL', `+${kx}-${auth}`, '-CIPHER-ALL', `+${gnutlsCipher}`]
+}
+
+// The TLS 1.2 suite from gnutls' description, e.g. (TLS1.2)-(ECDHE-SECP256R1)-(RSA-PSS-RSAE-SHA256)-(AES-128-GCM).
+function suite12OfGnutls(kx: string, signature: string, cipher: string): Suite12Name | undefined {
+  const auth = signature.startsWith('RSA') ? 'RSA' : 'ECDSA'
+  const name = { 'AES-128-GCM': 'AES_128_GCM_SHA256', 'AES-256-GCM': 'AES_256_GCM_SHA384', 'CHACHA20-POLY1305': 'CHACHA20_POLY1305_SHA256' }[cipher]
+  return SUITE12_NAMES.find(s => s === `TLS_${kx}_${auth}_WITH_${name}`)
+}
+
 export async function gnutlsClient(t: Teardown, options: ClientOptions): Promise<ClientResult> {
   const log = join(tmpdir(), `titus-gnutls-${randomBytes(6).toString('hex')}.txt`)
   const priority = [
-    'NORMAL:-VERS-ALL:+VERS-TLS1.3',
+    options.tls12 ? 'NORMAL:-VERS-ALL:+VERS-TLS1.2' : 'NORMAL:-VERS-ALL:+VERS-TLS1.3',
     ...(options.groups ? ['-GROUP-ALL', ...options.groups.map(g => `+GROUP-${GNUTLS_GROUP[g]}`)] : []),
-    ...(options.suite ? ['-CIPHER-ALL', `+${GNUTLS_CIPHER[options.suite]}`] : []),
+    ...(isSuite12(options.suite) ? gnutlsPriority12(options.suite) : options.suite ? ['-CIPHER-ALL', `+${GNUTLS_CIPHER[options.suite]}`] : []),
   ].join(':')
   const input = options.input ?? defaultInput()
   const args = [
@@ -260,15 +295,21 @@ export async function gnutlsClient(t: Teardown, options: ClientOptions): Promise
   }
   const all = info + c.stderr
   // e.g. "- Description: (TLS1.3-X.509)-(ECDHE-X25519)-(ECDSA-SECP256R1-SHA256)-(AES-128-GCM)"
-  const description = /- Description: \(TLS1\.3[^)]*\)-\((?:ECDHE|DHE)-([A-Z0-9]+)\)-\([^)]*\)-\(([A-Z0-9-]+)\)/.exec(all)
+  const description = /- Description: \((TLS1\.[23])[^)]*\)-\((ECDHE|DHE)-([A-Z0-9]+)\)-\(([^)]*)\)-\(([A-Z0-9-]+)\)/.exec(all)
   const alpn = /- Application protocol: (\S+)/.exec(all)
   const alert = /Received alert \[(\d+)\]/.exec(all)
+  const tls12 = description?.[1] === 'TLS1.2'
   return {
     client: 'gnutls',
     ok: c.code === 0 && !c.timedOut && /The certificate is trusted/.test(all) && c.stdout.equals(input),
     received: c.stdout,
-    suite: description ? (Object.keys(GNUTLS_CIPHER) as SuiteName[]).find(s => GNUTLS_CIPHER[s] === description[2]) : undefined,
-    group: description ? (Object.keys(GNUTLS_GROUP) as GroupName[]).find(g => GNUTLS_GROUP[g] === description[1]) : undefined,
+    version: description ? `TLSv${description[1]!.slice(3)}` : undefined,
+    suite: !description
+      ? undefined
+      : tls12
+        ? suite12OfGnutls(description[2]!, description[4]!, description[5]!)
+        : (Object.keys(GNUTLS_CIPHER) as SuiteName[]).find(s => GNUTLS_CIPHER[s] === description[5]),
+    group: description ? (Object.keys(GNUTLS_GROUP) as GroupName[]).find(g => GNUTLS_GROUP[g] === description[3]) : undefined,
     alpn: description ? (alpn ? alpn[1]! : null) : undefined,
     alert: alert ? Number(alert[1]) : undefined,
     detail: describe('gnutls-cli', args, c, `\n--- log ---\n${info}`),
@@ -282,10 +323,10 @@ export async function curlClient(t: Teardown, options: ClientOptions): Promise<C
   const args = [
     '-sS', '-v',
     '--http1.1',
-    '--tlsv1.3', '--tls-max', '1.3',
+    ...(options.tls12 ? ['--tlsv1.2', '--tls-max', '1.2'] : ['--tlsv1.3', '--tls-max', '1.3']),
     '--cacert', options.caFile,
     '--resolve', `${host}:${options.port}:127.0.0.1`,
-    ...(options.suite ? ['--tls13-ciphers', options.suite] : []),
+    ...(isSuite12(options.suite) ? ['--ciphers', opensslSuiteName(options.suite)] : options.suite ? ['--tls13-ciphers', options.suite] : []),
     ...(options.groups ? ['--curves', options.groups.map(g => OPENSSL_GROUP[g]).join(':')] : []),
     ...(options.alpn ? [] : ['--no-alpn']),
     '--data-binary', '@-',
@@ -296,13 +337,14 @@ export async function curlClient(t: Teardown, options: ClientOptions): Promise<C
   // curl offers exactly one protocol over ALPN: the HTTP version it speaks.
   if (options.alpn && (options.alpn.length !== 1 || options.alpn[0] !== 'http/1.1')) throw new Error('curl can only offer ALPN http/1.1')
   const c = await run(t, 'curl', args, { input, timeoutMs: (options.timeoutMs ?? DEFAULT_TIMEOUT_MS) + 5000 })
-  const session = /SSL connection using TLSv1\.3 \/ (\S+)/.exec(c.stderr)
+  const session = /SSL connection using (TLSv1\.[23]) \/ (\S+)/.exec(c.stderr)
   const alpn = /ALPN[:,] server accepted (?:to use )?(\S+)/.exec(c.stderr)
   return {
     client: 'curl',
     ok: c.code === 0 && !c.timedOut && c.stdout.equals(input),
     received: c.stdout,
-    suite: SUITE_NAMES.find(name => name === session?.[1]),
+    version: session?.[1],
+    suite: session?.[1] === 'TLSv1.2' ? suite12OfOpensslName(session[2]) : SUITE_NAMES.find(name => name === session?.[2]),
     alpn: session ? (alpn ? alpn[1]! : null) : undefined,
     detail: describe('curl', args, c),
   }
@@ -330,10 +372,10 @@ export async function nodeClient(_t: Teardown, options: NodeClientOptions): Prom
     port: options.port,
     servername: options.servername ?? 'localhost',
     ca: readFileSync(options.caFile),
-    minVersion: 'TLSv1.3',
-    maxVersion: 'TLSv1.3',
+    minVersion: options.tls12 ? 'TLSv1.2' : 'TLSv1.3',
+    maxVersion: options.tls12 ? 'TLSv1.2' : 'TLSv1.3',
     ...(options.groups ? { ecdhCurve: options.groups.map(g => NODE_GROUP[g]).join(':') } : {}),
-    ...(options.suite ? { ciphers: options.suite } : {}),
+    ...(options.suite ? { ciphers: isSuite12(options.suite) ? opensslSuiteName(options.suite) : options.suite } : {}),
     ...(options.alpn ? { ALPNProtocols: options.alpn } : {}),
     ...(options.sigalgs ? { sigalgs: options.sigalgs } : {}),
   }
@@ -342,7 +384,7 @@ export async function nodeClient(_t: Teardown, options: NodeClientOptions): Prom
   const chunks: Buffer[] = []
   let received = 0
   let failure: Error | undefined
-  let negotiated: Pick<ClientResult, 'suite' | 'group' | 'alpn'> = {}
+  let negotiated: Pick<ClientResult, 'suite' | 'version' | 'group' | 'alpn'> = {}
   await new Promise<void>(resolve => {
     const timer = setTimeout(() => {
       failure = new Error(`timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`)
@@ -354,7 +396,8 @@ export async function nodeClient(_t: Teardown, options: NodeClientOptions): Prom
         ? (Object.keys(NODE_GROUP) as GroupName[]).find(g => NODE_GROUP[g] === key.name)
         : key && 'size' in key && key.type === 'DH' ? (`ffdhe${key.size}` as GroupName) : undefined
       negotiated = {
-        suite: SUITE_NAMES.find(name => name === socket.getCipher().standardName),
+        version: socket.getProtocol() ?? undefined,
+        suite: [...SUITE_NAMES, ...SUITE12_NAMES].find(name => name === socket.getCipher().standardName),
         group,
         alpn: socket.alpnProtocol || null,
       }
@@ -383,6 +426,79 @@ export async function nodeClient(_t: Teardown, options: NodeClientOptions): Prom
   }
 }
 
+// python3's ssl (OpenSSL underneath, but its own client code and defaults). It can restrict the groups only to one
+// elliptic curve (set_ecdh_curve); x25519, the default first group, is what it offers first anyway.
+const PYTHON_CLIENT = `
+import json, socket, ssl, sys
+port, ca, servername, cipher, curve, alpn, tls12 = sys.argv[1:8]
+data = sys.stdin.buffer.read()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(ca)
+ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2 if tls12 == '1' else ssl.TLSVersion.TLSv1_3
+if cipher: ctx.set_ciphers(cipher)
+if curve: ctx.set_ecdh_curve(curve)
+if alpn: ctx.set_alpn_protocols(alpn.split(','))
+report = {}
+try:
+    with socket.create_connection(('127.0.0.1', int(port)), timeout=15) as raw:
+        with ctx.wrap_socket(raw, server_hostname=servername) as s:
+            name, version, _ = s.cipher()
+            report.update(cipher=name, version=version, alpn=s.selected_alpn_protocol())
+            s.sendall(data)
+            got = b''
+            while len(got) < len(data):
+                chunk = s.recv(65536)
+                if not chunk: break
+                got += chunk
+            sys.stdout.buffer.write(got)
+except ssl.SSLError as e:
+    report['error'] = str(e)
+    report['alert'] = e.reason
+sys.stderr.write(json.dumps(report) + '\\n')
+`
+
+const PYTHON_CURVE: Partial<Record<GroupName, string>> = { secp256r1: 'prime256v1', secp384r1: 'secp384r1' }
+// OpenSSL's reason codes for received alerts (SSL_R_TLSV1_ALERT_* / SSL_R_SSLV3_ALERT_*), as python reports them.
+const PYTHON_ALERTS: Record<string, number> = {
+  SSLV3_ALERT_HANDSHAKE_FAILURE: 40,
+  SSLV3_ALERT_ILLEGAL_PARAMETER: 47,
+  TLSV1_ALERT_DECODE_ERROR: 50,
+  TLSV1_ALERT_PROTOCOL_VERSION: 70,
+  TLSV1_ALERT_NO_APPLICATION_PROTOCOL: 120,
+}
+
+export async function pythonClient(t: Teardown, options: ClientOptions): Promise<ClientResult> {
+  const input = options.input ?? defaultInput()
+  // One curve at most: x25519 (python's first default group) means the default list.
+  const curves = (options.groups ?? []).filter(g => g !== 'x25519')
+  if (curves.length > 1 || (options.groups?.some(g => g.startsWith('ffdhe')) ?? false)) throw new Error(`python cannot offer exactly ${options.groups?.join(':')}`)
+  const args = [
+    '-c', PYTHON_CLIENT,
+    String(options.port), options.caFile, options.servername ?? 'localhost',
+    isSuite12(options.suite) ? opensslSuiteName(options.suite) : '',
+    curves[0] ? PYTHON_CURVE[curves[0]]! : '',
+    options.alpn?.join(',') ?? '',
+    options.tls12 ? '1' : '0',
+  ]
+  const c = await run(t, 'python3', args, { input, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS })
+  let report: { cipher?: string; version?: string; alpn?: string | null; error?: string; alert?: string } = {}
+  try {
+    report = JSON.parse(c.stderr.trim().split('\n').at(-1) ?? '{}')
+  } catch {
+    // reported below through detail
+  }
+  return {
+    client: 'python',
+    ok: c.code === 0 && !c.timedOut && report.error === undefined && c.stdout.equals(input),
+    received: c.stdout,
+    version: report.version,
+    suite: report.version === 'TLSv1.2' ? suite12OfOpensslName(report.cipher) : SUITE_NAMES.find(name => name === report.cipher),
+    alpn: report.version ? (report.alpn ?? null) : undefined,
+    alert: report.alert ? PYTHON_ALERTS[report.alert] : undefined,
+    detail: `python3 ssl client ${args.slice(2).join(' ')}\nexit ${c.code ?? c.signal}${c.timedOut ? ' (timed out)' : ''}\n--- stderr ---\n${c.stderr}`,
+  }
+}
+
 export type ClientDriver = (t: Teardown, options: ClientOptions) => Promise<ClientResult>
 
 export const CLIENTS: Record<ClientName, ClientDriver> = {
@@ -391,6 +507,8 @@ export const CLIENTS: Record<ClientName, ClientDriver> = {
   curl: curlClient,
   node: nodeClient,
 }
+
+export const CLIENTS12: Record<Client12Name, ClientDriver> = { ...CLIENTS, python: pythonClient }
 
 export interface TransferResult {
   sentSha256: string

@@ -1,18 +1,32 @@
-// A small TLS 1.3 wire encoder/decoder for hand-made (and hand-broken) ClientHellos and for reading what the
-// server answers. Written from RFC 8446 section 4 and 5.
+// A small TLS 1.3 and 1.2 wire encoder/decoder for hand-made (and hand-broken) ClientHellos and for reading what the
+// server answers. Written from RFC 8446 sections 4 and 5, RFC 5246 section 7.4 and RFC 8422 section 5.
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 
 export const CONTENT_TYPE = { changeCipherSpec: 20, alert: 21, handshake: 22, applicationData: 23 } as const
 
-export const HANDSHAKE_TYPE = { clientHello: 1, serverHello: 2, encryptedExtensions: 8, finished: 20, keyUpdate: 24 } as const
+export const HANDSHAKE_TYPE = {
+  helloRequest: 0,
+  clientHello: 1,
+  serverHello: 2,
+  encryptedExtensions: 8,
+  certificate: 11,
+  serverKeyExchange: 12,
+  serverHelloDone: 14,
+  clientKeyExchange: 16,
+  finished: 20,
+  keyUpdate: 24,
+} as const
 
 export const EXTENSION = {
   serverName: 0,
   supportedGroups: 10,
+  ecPointFormats: 11,
   signatureAlgorithms: 13,
   alpn: 16,
+  extendedMasterSecret: 23,
   supportedVersions: 43,
   keyShare: 51,
+  renegotiationInfo: 0xff01,
 } as const
 
 export const GROUP_NAMES = ['x25519', 'secp256r1', 'secp384r1', 'ffdhe2048', 'ffdhe3072', 'ffdhe4096'] as const
@@ -34,6 +48,39 @@ export const SUITE_CODE: Record<SuiteName, number> = {
   TLS_CHACHA20_POLY1305_SHA256: 0x1303,
 }
 
+// TLS 1.2 suites titus implements, by IANA name, with OpenSSL's name (what -cipher, curl and node take).
+export const SUITE12_NAMES = [
+  'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
+  'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
+  'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256',
+  'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256',
+  'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384',
+  'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256',
+  'TLS_DHE_RSA_WITH_AES_128_GCM_SHA256',
+  'TLS_DHE_RSA_WITH_AES_256_GCM_SHA384',
+  'TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256',
+] as const
+export type Suite12Name = (typeof SUITE12_NAMES)[number]
+export const SUITE12_CODE: Record<Suite12Name, number> = {
+  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 0xc02b,
+  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: 0xc02c,
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: 0xcca9,
+  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: 0xc02f,
+  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: 0xc030,
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: 0xcca8,
+  TLS_DHE_RSA_WITH_AES_128_GCM_SHA256: 0x009e,
+  TLS_DHE_RSA_WITH_AES_256_GCM_SHA384: 0x009f,
+  TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256: 0xccaa,
+}
+export function opensslSuiteName(suite: Suite12Name): string {
+  const [, kx, auth, cipher] = /^TLS_(ECDHE|DHE)_(RSA|ECDSA)_WITH_(.*)$/.exec(suite)!
+  const name = { AES_128_GCM_SHA256: 'AES128-GCM-SHA256', AES_256_GCM_SHA384: 'AES256-GCM-SHA384', CHACHA20_POLY1305_SHA256: 'CHACHA20-POLY1305' }[cipher!]
+  return `${kx}-${auth}-${name}`
+}
+export function suite12OfOpensslName(name: string | undefined): Suite12Name | undefined {
+  return SUITE12_NAMES.find(s => opensslSuiteName(s) === name)
+}
+
 export const ALERT = {
   closeNotify: 0,
   unexpectedMessage: 10,
@@ -44,6 +91,7 @@ export const ALERT = {
   decodeError: 50,
   decryptError: 51,
   protocolVersion: 70,
+  noRenegotiation: 100,
   missingExtension: 109,
   noApplicationProtocol: 120,
 } as const
@@ -178,6 +226,11 @@ function parseExtensions(bytes: Buffer): Map<number, Buffer> {
 }
 
 export interface ServerHelloInfo {
+  random: Buffer
+  // Extension types in the order sent.
+  extensions: number[]
+  // Selected ALPN protocol (TLS 1.2 sends it in the ServerHello), or null.
+  alpn: string | null
   helloRetryRequest: boolean
   cipherSuite: number
   // From supported_versions; undefined when absent (TLS 1.2 or older).
@@ -193,10 +246,15 @@ export function parseServerHello(body: Buffer): ServerHelloInfo {
   let at = 35 + sessionIdLength
   const cipherSuite = body.readUInt16BE(at)
   at += 3 // cipher suite, compression method
-  const extensions = parseExtensions(body.subarray(at + 2, at + 2 + body.readUInt16BE(at)))
+  const block = at + 2 <= body.length ? body.subarray(at + 2, at + 2 + body.readUInt16BE(at)) : Buffer.alloc(0)
+  const extensions = parseExtensions(block)
   const versions = extensions.get(EXTENSION.supportedVersions)
   const keyShare = extensions.get(EXTENSION.keyShare)
+  const alpn = extensions.get(EXTENSION.alpn)
   return {
+    random: Buffer.from(random),
+    extensions: [...extensions.keys()],
+    alpn: alpn ? alpn.subarray(3, 3 + alpn[2]!).toString() : null,
     helloRetryRequest: random.equals(HELLO_RETRY_RANDOM),
     cipherSuite,
     version: versions?.readUInt16BE(0),
@@ -217,6 +275,20 @@ export function nameOfGroup(code: number | undefined): GroupName | undefined {
 export function nameOfSuite(code: number | undefined): SuiteName | undefined {
   return SUITE_NAMES.find(name => SUITE_CODE[name] === code)
 }
+
+export function nameOfSuite12(code: number | undefined): Suite12Name | undefined {
+  return SUITE12_NAMES.find(name => SUITE12_CODE[name] === code)
+}
+
+// The group of a TLS 1.2 ServerKeyExchange body: the named curve, or ffdhe<bits> for DHE parameters.
+export function groupOfServerKeyExchange(body: Buffer): GroupName | undefined {
+  if (body[0] === 3) return nameOfGroup(body.readUInt16BE(1))
+  const primeBits = body.readUInt16BE(0) * 8
+  return GROUP_NAMES.find(name => name === `ffdhe${primeBits}`)
+}
+
+// RFC 8446 4.1.3: the end of ServerHello.random when a TLS 1.3 server negotiated TLS 1.2.
+export const DOWNGRADE_SENTINEL_TLS12 = Buffer.from('444f574e47524401', 'hex')
 
 export function nameOfAlert(code: number | undefined): string {
   return Object.entries(ALERT).find(([, value]) => value === code)?.[0] ?? `alert ${code}`
