@@ -1,16 +1,19 @@
-// Known-answer tests from RFC 8448 (TLS 1.3 example handshake traces) against the sans-IO engine's key
-// schedule, transcript, Finished computation and record protection. The bytes come from the RFC text itself,
-// parsed at test time, so nothing here is a hand-copied constant.
+// Known-answer tests from the TLS 1.3 example handshake traces (RFC 8448; the copy in ../shared/reference is
+// its last draft, draft-ietf-tls-tls13-vectors, whose traces were generated anew and so differ in value from the
+// RFC's, with the same structure) against the sans-IO engine's key schedule, transcript, Finished computation and
+// record protection. The bytes come from the trace text itself, parsed at test time: no hand-copied constants.
 import t, { type Test } from 'tap'
 import { createECDH, createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { Reader } from '../src/tls/codec.js'
 import { CipherSuite, ContentType, HandshakeType, NamedGroup, TLS13_SUITES, type Tls13SuiteSpec } from '../src/tls/constants.js'
 import { KeySchedule, Transcript, finishedVerifyData, trafficKeys, type TrafficKeys } from '../src/tls/key-schedule.js'
 import { HELLO_RETRY_REQUEST_RANDOM, certificate13, finished, parseClientHello } from '../src/tls/messages.js'
 import { RecordLayer, RecordProtection, type InboundRecord } from '../src/tls/record.js'
 
-const TRACE_FILE = process.env.RFC8448_TRACES ?? '/work/shared/reference/rfc8448-tls13-traces.txt'
+// shared/ lies beside the repository, in development and in CI alike.
+const TRACE_FILE = process.env.RFC8448_TRACES ?? fileURLToPath(new URL('../../shared/reference/rfc8448-tls13-traces.txt', import.meta.url))
 
 // Every RFC page ends in a footer and starts with a header; drop both so a hex block that crosses a page
 // stays one block.
