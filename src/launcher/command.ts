@@ -15,7 +15,8 @@ export interface SandboxSpec {
   /** Absolute path of the runtime or compiled binary; root-owned, not writable. */
   program: string
   args: readonly string[]
-  /** More files or directories to bind read-only at the same path (scripts, bundles). */
+  /** More files or directories to bind read-only at the same path (scripts, bundles). The program itself may be
+   * among them: the launcher binds it anyway, so it is left out here. */
   files?: readonly string[]
   /** Mount a fresh read-only /proc (Bun needs /proc/self/maps, Deno /proc/self/exe). */
   proc?: boolean
@@ -64,7 +65,9 @@ function parseLdd (output: string): readonly string[] {
 /** The file and arguments to spawn so that `spec.program` runs inside the sandbox. */
 export function launcherCommand (spec: SandboxSpec): { file: string, args: string[] } {
   const args = ['--profile', spec.profile, '--user', spec.user, '--group', spec.group]
-  for (const path of [...sharedLibraries(spec.program), ...(spec.files ?? [])]) args.push('--ro-bind', path)
+  const binds = new Set([...sharedLibraries(spec.program), ...(spec.files ?? [])])
+  binds.delete(spec.program)
+  for (const path of binds) args.push('--ro-bind', path)
   if (spec.proc) args.push('--proc')
   for (const [name, value] of Object.entries(spec.env ?? {})) args.push('--env', `${name}=${value}`)
   for (const fd of spec.keepFds ?? []) args.push('--keep-fd', String(fd))

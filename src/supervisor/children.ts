@@ -1,8 +1,9 @@
 // Starting titus's own child processes (connection processes and the keyserver) on the runtime we run on,
 // through titus-launcher when the sandbox plan says so.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { launcherCommand } from '../launcher/command.js'
 import { sandboxNeeds, selfCommand } from '../runtime/runtime.js'
 import type { SandboxPlan } from './sandbox.js'
 
@@ -16,44 +17,47 @@ const IPC_FD = 3
 
 const script = fileURLToPath(import.meta.url)
 
-// Shared libraries of an executable, from ldd: they are bind-mounted into the empty root.
-function sharedLibraries(exe: string): string[] {
-  const out = execFileSync('ldd', [exe], { encoding: 'utf8' })
-  const libs = new Set<string>()
-  // Paths as the dynamic loader looks them up (the launcher follows symlinks when it binds them).
-  for (const m of out.matchAll(/(\/[^\s)]+)/g)) libs.add(m[1]!)
-  return [...libs]
-}
+export type LauncherPlan = Extract<SandboxPlan, { kind: 'launcher' }>
 
-let launcherPrefix: Map<Role, string[]> | undefined
+// Built once per plan and role: ldd and the realpath lookups are not repeated for every connection.
+const commandsByPlan = new WeakMap<LauncherPlan, Map<string, { file: string; args: string[] }>>()
 
-function launcherArgs(plan: Extract<SandboxPlan, { kind: 'launcher' }>, role: Role): string[] {
-  launcherPrefix ??= new Map()
-  let prefix = launcherPrefix.get(role)
-  if (!prefix) {
-    const needs = sandboxNeeds(script)
-    const exe = realpathSync(process.execPath)
-    const binds = new Set([...needs.files.map(f => realpathSync(f)), ...sharedLibraries(exe)])
-    binds.delete(exe) // the launcher binds the program itself
+// The titus-launcher command that starts `entry` (titus's own bundle unless a test passes another script) in
+// `role` on the runtime we run on: the runtime's needs and libraries bound, the IPC channel kept, nothing else.
+export function roleLauncherCommand(plan: LauncherPlan, role: Role, entry = script): { file: string; args: string[] } {
+  let commands = commandsByPlan.get(plan)
+  if (!commands) commandsByPlan.set(plan, (commands = new Map()))
+  const key = `${role}\0${entry}`
+  let command = commands.get(key)
+  if (!command) {
+    const self = selfCommand(entry, [ROLE_ARGUMENT, role])
+    const realEntry = realpathSync(entry)
+    const needs = sandboxNeeds(realEntry)
     const who = role === 'conn' ? plan.conn : plan.keyserver
-    prefix = ['--profile', role, '--user', who.user, '--group', who.group]
-    for (const b of binds) prefix.push('--ro-bind', b)
-    if (needs.proc) prefix.push('--proc')
-    for (const [k, v] of Object.entries({ ...needs.env, NODE_CHANNEL_FD: String(IPC_FD), NODE_CHANNEL_SERIALIZATION_MODE: 'json' })) {
-      prefix.push('--env', `${k}=${v}`)
-    }
-    prefix.push('--keep-fd', String(IPC_FD))
-    launcherPrefix.set(role, prefix)
+    command = launcherCommand({
+      launcher: plan.launcher,
+      profile: role,
+      user: who.user,
+      group: who.group,
+      program: realpathSync(self.file),
+      args: self.args.map(a => (a === entry ? realEntry : a)),
+      files: needs.files.map(f => realpathSync(f)),
+      proc: needs.proc,
+      env: { ...needs.env, NODE_CHANNEL_FD: String(IPC_FD), NODE_CHANNEL_SERIALIZATION_MODE: 'json' },
+      keepFds: [IPC_FD],
+    })
+    commands.set(key, command)
   }
-  return prefix
+  return command
 }
 
 export function spawnRole(role: Role, plan: SandboxPlan): ChildProcess {
-  const { file, args } = selfCommand(script, [ROLE_ARGUMENT, role])
   const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc']
   if (plan.kind === 'launcher') {
-    return spawn(plan.launcher, [...launcherArgs(plan, role), '--', realpathSync(file), ...args.map(a => (a === script ? realpathSync(a) : a))], { stdio, env: {} })
+    const { file, args } = roleLauncherCommand(plan, role)
+    return spawn(file, args, { stdio, env: {} })
   }
+  const { file, args } = selfCommand(script, [ROLE_ARGUMENT, role])
   return spawn(file, args, {
     stdio,
     // Only what the runtime needs: a child never inherits the supervisor's environment.
