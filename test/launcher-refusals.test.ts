@@ -48,6 +48,10 @@ t.test('launcher refusals', { skip: skipUnlessRoot }, async t => {
       ['program not a path', [...conn, '--', 'true'], /PROGRAM must be a path, got 'true'/],
       ['relative bind', [...conn, '--ro-bind', 'lib', '--', program], /--ro-bind needs an absolute path/],
       ['dot-dot bind', [...conn, '--ro-bind', '/usr/../etc', '--', program], /--ro-bind needs an absolute path without '.', '..'/],
+      ['double-slash bind', [...conn, '--ro-bind', '/usr//lib', '--', program], /--ro-bind needs an absolute path without '.', '..' or '\/\/': '\/usr\/\/lib'/],
+      ['too many --ro-bind', [...conn, ...Array.from({ length: 65 }, (_, i) => ['--ro-bind', `/bind${i}`]).flat(), '--', program], /too many --ro-bind\nusage: /],
+      ['too many --env', [...conn, ...Array.from({ length: 65 }, (_, i) => ['--env', `V${i}=1`]).flat(), '--', program], /too many --env\nusage: /],
+      ['too many --keep-fd', [...conn, ...Array.from({ length: 33 }, () => ['--keep-fd', '3']).flat(), '--', program], /too many --keep-fd\nusage: /],
       ['bad --nofile', [...conn, '--nofile', '12x', '--', program], /--nofile must be a number from 8 to 1048576, got '12x'/],
       ['keep-fd 2', [...conn, '--keep-fd', '2', '--', program], /--keep-fd must be a number from 3/],
       ['keep-fd not open', [...conn, '--keep-fd', '97', '--', program], /--keep-fd 97 is not an open file descriptor/],
@@ -62,6 +66,7 @@ t.test('launcher refusals', { skip: skipUnlessRoot }, async t => {
   t.test('root and unknown identities exit 3', async t => {
     await t.test('user root', t => expectRefusal(t, ['--profile', 'conn', '--user', 'root', '--group', 'titus-net', '--', program], 3, /refusing user root: uid 0/))
     await t.test('group root', t => expectRefusal(t, ['--profile', 'conn', '--user', 'titus-net', '--group', 'root', '--', program], 3, /refusing group root: gid 0/))
+    await t.test('unknown group', t => expectRefusal(t, ['--profile', 'conn', '--user', 'titus-net', '--group', 'titus-nosuchgroup', '--', program], 3, /refusing group titus-nosuchgroup: no such group/))
     await t.test('unknown user', t => expectRefusal(t, ['--profile', 'conn', '--user', 'titus-nosuchuser', '--group', 'titus-net', '--', program], 3, /refusing user titus-nosuchuser: no such user/))
   })
 
@@ -109,6 +114,8 @@ t.test('launcher refusals', { skip: skipUnlessRoot }, async t => {
     const link = join(dir, 'link-to-tmp')
     symlinkSync(inTmp, link)
     await t.test('through a symlink', t => expectRefusal(t, [...conn, '--', link], 3, new RegExp(`refusing program ${inTmp}: `)))
+    await t.test('not a regular file', t => expectRefusal(t, [...conn, '--', '/dev/null'], 3, /refusing program \/dev\/null: \/dev\/null is not a regular file/))
+    await t.test('a directory', t => expectRefusal(t, [...conn, '--', '/usr/bin'], 3, /refusing program \/usr\/bin: \/usr\/bin is not a regular file/))
     await t.test('missing', t => expectRefusal(t, [...conn, '--', '/usr/bin/titus-no-such-program'], 3, /refusing program \/usr\/bin\/titus-no-such-program: No such file/))
   })
 
@@ -154,6 +161,15 @@ t.test('launcher refusals', { skip: skipUnlessRoot }, async t => {
     await t.test('allow dir not owned by root', t => expectRefusal(t, commandFor(program), 3,
       /refusing allow file \/etc\/titus\/launcher.allow: \/etc\/titus is not owned by root/, (_, args) => runSetuid(args)))
     chownSync('/etc/titus', 0, 0)
+    // Mode 0 passes the ownership checks; only a root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (dropped from
+    // the bounding set before the setuid exec) then fails to read it.
+    writeAllow('titus-net\n', 0o000)
+    await t.test('control: root reads an allow file of mode 0', async t => {
+      t.equal((await runSetuid(commandFor(program))).status, 0)
+    })
+    await t.test('allow file unreadable', t => expectRefusal(t, commandFor(program), 3,
+      /refusing: cannot read \/etc\/titus\/launcher.allow: Permission denied/,
+      (_, args) => run('setpriv', ['--bounding-set=-dac_override,-dac_read_search', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', setuidLauncher, ...args])))
 
     writeAllow('  # sandbox users\ntitus-keys   # keyserver\n  titus-net\n')
     await t.test('control: a listed user runs', async t => {
@@ -170,6 +186,8 @@ t.test('launcher refusals', { skip: skipUnlessRoot }, async t => {
 
     const secret = join(dir, 'secret.pem')
     writeFileSync(secret, 'secret\n', { mode: 0o600 })
+    await t.test('missing bind source, as root', t => expectRefusal(t, commandFor(program, { files: [join(dir, 'no-such-file')] }), 3,
+      new RegExp(`refusing --ro-bind ${dir}/no-such-file: No such file or directory`)))
     await t.test('control: root may bind a file nobody cannot read', async t => {
       t.equal((await run(launcher, commandFor(program, { files: [secret] }))).status, 0)
     })
