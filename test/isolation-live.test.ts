@@ -1,6 +1,8 @@
-// A live titus, inspected from outside as root: every connection is served by its own confined process, and
+// A live titus, inspected from outside as root: every connection is served by its own confined process, the keyserver is
+// confined the same way as its own user (titus-net and titus-keys from the probe harness), and
 // the private key is in the keyserver's memory and in no connection process's memory.
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { execFileSync } from 'node:child_process'
 import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs'
 import { createPrivateKey } from 'node:crypto'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
@@ -84,6 +86,33 @@ function foundInMemory(pid: number, needles: Buffer[]): boolean[] {
   return found
 }
 
+// The network interfaces a process sees: names from its /proc/PID/net/dev, flags from `ip link` inside its net namespace.
+function interfaces(pid: number): { names: string[]; lines: string[] } {
+  const names = readFileSync(`/proc/${pid}/net/dev`, 'latin1').split('\n').slice(2).filter(Boolean).map(line => line.split(':')[0]!.trim())
+  const lines = execFileSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-o', 'link', 'show'], { encoding: 'utf8' }).trim().split('\n')
+  return { names, lines }
+}
+
+// What every sandboxed titus process must look like from outside, compared with the supervisor.
+function checkConfined(t: Test, pid: number, name: string, supervisor: number, user: { user: string; uid: number; gid: number }) {
+  for (const ns of ['net', 'pid', 'mnt', 'ipc', 'uts']) {
+    t.not(readlinkSync(`/proc/${pid}/ns/${ns}`), readlinkSync(`/proc/${supervisor}/ns/${ns}`), `${name}: its own ${ns} namespace`)
+  }
+  const { names, lines } = interfaces(pid)
+  t.same(names, ['lo'], `${name}: its network namespace holds only lo`)
+  t.equal(lines.length, 1, `${name}: ip link sees one interface`)
+  t.notMatch(lines[0], /<[^>]*\bUP\b/, `${name}: lo is down`)
+  const status = procStatus(pid)
+  t.equal(status.Uid, `${user.uid}\t${user.uid}\t${user.uid}\t${user.uid}`, `${name}: runs as ${user.user}`)
+  t.equal(status.Gid, `${user.gid}\t${user.gid}\t${user.gid}\t${user.gid}`, `${name}: all gids are ${user.user}'s group`)
+  t.equal(status.Groups, '', `${name}: no supplementary groups`)
+  t.equal(status.Seccomp, '2', `${name}: seccomp filter`)
+  t.equal(status.NoNewPrivs, '1', `${name}: no new privileges`)
+  for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapAmb']) {
+    t.equal(status[set], '0000000000000000', `${name}: ${set} empty`)
+  }
+}
+
 function openConnection(port: number, caFile: string): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(caFile), minVersion: 'TLSv1.3' })
@@ -123,20 +152,11 @@ t.test('live titus, strict isolation', { skip: skipUnlessRoot }, async t => {
   t.not(serving[0], serving[1], 'two connections, two processes')
   t.ok(serving.every(pid => conns.includes(pid)), 'both are connection processes')
 
-  const self = { net: readlinkSync('/proc/self/ns/net'), pid: readlinkSync('/proc/self/ns/pid') }
   const namespaces = serving.map(pid => ({ net: readlinkSync(`/proc/${pid}/ns/net`), pid: readlinkSync(`/proc/${pid}/ns/pid`) }))
   t.not(namespaces[0]!.net, namespaces[1]!.net, 'each has its own network namespace')
   t.not(namespaces[0]!.pid, namespaces[1]!.pid, 'each has its own PID namespace')
-  for (const [i, pid] of serving.entries()) {
-    const ns = namespaces[i]!
-    t.not(ns.net, self.net, `connection process ${pid}: not in the host network namespace`)
-    t.not(ns.pid, self.pid, `connection process ${pid}: not in the host PID namespace`)
-    const status = procStatus(pid)
-    t.equal(status.Uid!.split(/\s+/)[0], String(users.conn.uid), `connection process ${pid}: runs as ${users.conn.user}`)
-    t.equal(status.Seccomp, '2', `connection process ${pid}: seccomp filter`)
-    t.equal(status.NoNewPrivs, '1', `connection process ${pid}: no new privileges`)
-    t.equal(status.CapEff, '0000000000000000', `connection process ${pid}: no capabilities`)
-  }
+  t.match(interfaces(titus.pid).lines.find(line => /^\d+: lo:/.test(line)), /<[^>]*\bUP\b/, "control: lo is up in the supervisor's network namespace")
+  for (const pid of serving) checkConfined(t, pid, `connection process ${pid}`, titus.pid, users.conn)
 
   // The key as the keyserver must hold it: its PEM text and the private scalar.
   const pem = readFileSync(leaf.key, 'utf8')
@@ -146,7 +166,8 @@ t.test('live titus, strict isolation', { skip: skipUnlessRoot }, async t => {
   const [keyserver] = rolePids(all, 'keyserver')
   t.ok(keyserver, 'a keyserver runs')
   if (keyserver) {
-    t.equal(procStatus(keyserver).Uid!.split(/\s+/)[0], String(users.keyserver.uid), `keyserver runs as ${users.keyserver.user}`)
+    checkConfined(t, keyserver, `keyserver ${keyserver}`, titus.pid, users.keyserver)
+    for (const pid of serving) t.not(readlinkSync(`/proc/${keyserver}/ns/net`), readlinkSync(`/proc/${pid}/ns/net`), `keyserver: not in connection process ${pid}'s network namespace`)
     // The control: the same scan does find the key where it lives, so a miss elsewhere means something.
     t.ok(foundInMemory(keyserver, needles).some(Boolean), "the scan finds the key in the keyserver's memory")
   }
