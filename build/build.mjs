@@ -13,6 +13,7 @@ const jsOnly = process.argv.includes('--js-only')
 // One line per bundle: output name (dist/<name>.js) → entry source.
 const ENTRIES = {
   titus: 'src/main.ts',
+  'titus-conn': 'src/conn/entry.ts',
 }
 
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))

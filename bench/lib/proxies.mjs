@@ -46,6 +46,7 @@ function titus(name, runtime, isolation, root) {
     node: [process.execPath, [script]],
     bun: [join(bin, 'bun'), [script]],
     deno: [join(bin, 'deno'), ['run', '-A', script]],
+    standalone: [join(root, 'dist', 'titus'), []],
   }[runtime]
   return {
     name,
@@ -183,6 +184,7 @@ export function allProxies(root) {
     { ...titus('titus-node-none', 'node', 'none', root), optional: true },
     titus('titus-bun', 'bun', 'strict', root),
     titus('titus-deno', 'deno', 'strict', root),
+    titus('titus-standalone', 'standalone', 'strict', root),
     stunnel,
     hitch,
     haproxy,

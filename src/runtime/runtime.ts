@@ -1,6 +1,9 @@
 // Which JavaScript runtime titus runs on, and how to start another titus process on the same one.
 // This folder is the only place that knows about Node/Bun/Deno differences.
 
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+
 declare const Bun: { version: string } | undefined
 declare const Deno: { version: { deno: string }; execPath(): string } | undefined
 
@@ -30,6 +33,14 @@ export function selfCommand(script: string, args: readonly string[]): { file: st
   if (runtime.standalone) return { file: process.execPath, args: [...args] }
   if (runtime.name === 'deno') return { file: process.execPath, args: ['run', '-A', script, ...args] }
   return { file: process.execPath, args: [script, ...args] }
+}
+
+// Another bundle of ours named `name` in the same folder as `script`, if there is one. A standalone executable has
+// one embedded entry that serves every role, so there is none.
+export function bundleBeside(script: string, name: string): string | undefined {
+  if (runtime.standalone) return undefined
+  const path = join(dirname(script), name)
+  return existsSync(path) ? path : undefined
 }
 
 // What the runtime itself needs inside an empty sandbox root, besides its shared libraries.

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { launcherCommand } from '../launcher/command.js'
-import { sandboxNeeds, selfCommand } from '../runtime/runtime.js'
+import { bundleBeside, sandboxNeeds, selfCommand } from '../runtime/runtime.js'
 import type { SandboxPlan } from './sandbox.js'
 
 export type Role = 'conn' | 'keyserver'
@@ -17,6 +17,15 @@ const IPC_FD = 3
 
 const script = fileURLToPath(import.meta.url)
 
+// Connection processes start from their own lean bundle (dist/titus-conn.js, src/conn/entry.ts) when it is
+// there: every connection pays for parsing the bundle it starts from.
+const ROLE_BUNDLES: Record<Role, string | undefined> = { conn: 'titus-conn.js', keyserver: undefined }
+
+function roleEntry(role: Role): string {
+  const lean = ROLE_BUNDLES[role]
+  return (lean && bundleBeside(script, lean)) ?? script
+}
+
 export type LauncherPlan = Extract<SandboxPlan, { kind: 'launcher' }>
 
 // Built once per plan and role: ldd and the realpath lookups are not repeated for every connection.
@@ -24,7 +33,7 @@ const commandsByPlan = new WeakMap<LauncherPlan, Map<string, { file: string; arg
 
 // The titus-launcher command that starts `entry` (titus's own bundle unless a test passes another script) in
 // `role` on the runtime we run on: the runtime's needs and libraries bound, the IPC channel kept, nothing else.
-export function roleLauncherCommand(plan: LauncherPlan, role: Role, entry = script): { file: string; args: string[] } {
+export function roleLauncherCommand(plan: LauncherPlan, role: Role, entry = roleEntry(role)): { file: string; args: string[] } {
   let commands = commandsByPlan.get(plan)
   if (!commands) commandsByPlan.set(plan, (commands = new Map()))
   const key = `${role}\0${entry}`
@@ -57,7 +66,7 @@ export function spawnRole(role: Role, plan: SandboxPlan): ChildProcess {
     const { file, args } = roleLauncherCommand(plan, role)
     return spawn(file, args, { stdio, env: {} })
   }
-  const { file, args } = selfCommand(script, [ROLE_ARGUMENT, role])
+  const { file, args } = selfCommand(roleEntry(role), [ROLE_ARGUMENT, role])
   return spawn(file, args, {
     stdio,
     // Only what the runtime needs: a child never inherits the supervisor's environment.
