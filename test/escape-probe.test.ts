@@ -1,15 +1,16 @@
 // The C escape probe under exactly the conn and the keyserver profile: every attempt
-// must fail, and from outside the process must look confined.
+// must fail (killing and tracing a live titus's supervisor and keyserver included), and
+// from outside the process must look confined.
 import t from 'tap'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { launcherCommand } from '../src/launcher/command.js'
 import {
-  buildLauncher, buildProbe, checkProbeReport, childPids, parseProbeOutput, procStatus, rootOwnedDir,
-  sandboxUsers, skipUnlessRoot, waitUntil,
+  buildLauncher, buildProbe, checkProbeReport, childPids, isAlive, parseProbeOutput, procStatus, rootOwnedDir,
+  sandboxUsers, skipUnlessRoot, startSandboxedTitus, titusAttempts, waitUntil,
 } from './fixtures/probe-harness.js'
 
 t.test('escape probe', { skip: skipUnlessRoot }, async t => {
@@ -31,6 +32,7 @@ t.test('escape probe', { skip: skipUnlessRoot }, async t => {
   await new Promise<void>(resolve => listener.listen(0, '127.0.0.1', resolve))
   t.teardown(() => listener.close())
   const port = (listener.address() as AddressInfo).port
+  const { titus, keyserver } = await startSandboxedTitus(t)
 
   for (const profile of ['conn', 'keyserver'] as const) {
     const { user, group, uid, gid } = users[profile]
@@ -40,10 +42,13 @@ t.test('escape probe', { skip: skipUnlessRoot }, async t => {
       await new Promise<void>((resolve, reject) => connect(port, '127.0.0.1', resolve).on('error', reject).unref())
       await waitUntil(() => connections === 1)
       connections = 0
+      const signalled = spawnSync('setpriv', [`--reuid=${user}`, `--regid=${group}`, '--clear-groups', 'kill', '-0', String(keyserver)])
+      t.equal(signalled.status, profile === 'keyserver' ? 0 : 1,
+        `control: outside the sandbox ${user} ${profile === 'keyserver' ? 'can' : 'cannot'} signal titus's keyserver (same uid only for the keyserver profile)`)
 
       const { file, args } = launcherCommand({
         launcher, profile, user, group, program: probe, proc: true, keepFds: [3],
-        args: [keyFile, String(process.pid), String(port)],
+        args: [keyFile, String(process.pid), String(port), String(titus.pid), String(keyserver)],
       })
       // fd 3 is kept (the probe writes to it), fd 4 is not (the probe must not have it).
       const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] })
@@ -82,7 +87,8 @@ t.test('escape probe', { skip: skipUnlessRoot }, async t => {
 
       child.stdin!.end()
       t.equal(await exited, 0, 'launcher exits with the probe status')
-      checkProbeReport(t, parseProbeOutput(stdout), uid)
+      checkProbeReport(t, parseProbeOutput(stdout), uid, titusAttempts)
+      t.ok(isAlive(titus.pid) && isAlive(keyserver), "titus's supervisor and keyserver survived the probe")
       t.equal(inherited, 'hello from the sandbox\n', 'the kept fd carried data out')
       t.equal(connections, 0, 'nothing reached the loopback listener')
       t.equal(stderr, '', 'no diagnostics')

@@ -9,25 +9,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { createCertSet } from './support/certs.js'
 import { startEchoBackend } from './support/backends.js'
 import { startTitus } from './support/titus.js'
-import { childPids, procStatus, sandboxUsers, skipUnlessRoot, waitUntil } from './fixtures/probe-harness.js'
-
-// The whole tree below pid: the launcher puts each sandbox in a session of its own, so process groups miss them.
-function descendants(pid: number): number[] {
-  const children = childPids(pid)
-  return [...children, ...children.flatMap(descendants)]
-}
-
-// Processes running a titus role (the runtime itself, not the launcher wrapping it).
-function rolePids(pids: number[], role: 'conn' | 'keyserver'): number[] {
-  return pids.filter(pid => {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')
-      return !argv[0]!.endsWith('titus-launcher') && argv.includes('--internal-role') && argv.includes(role)
-    } catch {
-      return false
-    }
-  })
-}
+import { descendants, procStatus, rolePids, sandboxUsers, skipUnlessRoot, waitUntil } from './fixtures/probe-harness.js'
 
 // The socket inode of titus's end of a TCP connection, from the host's connection table.
 function socketInode(localPort: number, remotePort: number): string | undefined {
