@@ -40,7 +40,8 @@ export function roleLauncherCommand(plan: LauncherPlan, role: Role, entry = role
   let command = commands.get(key)
   if (!command) {
     const self = selfCommand(entry, [ROLE_ARGUMENT, role])
-    const realEntry = realpathSync(entry)
+    // A standalone executable runs its embedded entry, which is no file to resolve or bind.
+    const realEntry = self.args.includes(entry) ? realpathSync(entry) : entry
     const needs = sandboxNeeds(realEntry)
     const who = role === 'conn' ? plan.conn : plan.keyserver
     command = launcherCommand({

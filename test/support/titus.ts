@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url'
 import type { Teardown } from './certs.js'
 import { exited, processesOf, sleep, spawnTracked, terminate, type Exit } from './process.js'
 
-export const RUNTIMES = ['node', 'bun', 'deno'] as const
+// 'standalone' is dist/titus, the executable made with bun build --compile: no JS runtime of its own.
+export const RUNTIMES = ['node', 'bun', 'deno', 'standalone'] as const
 export type Runtime = (typeof RUNTIMES)[number]
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -20,6 +21,8 @@ function commandLine(runtime: Runtime): [string, string[]] {
       return [`${ROOT}node_modules/.bin/bun`, [TITUS_BUNDLE]]
     case 'deno':
       return [`${ROOT}node_modules/.bin/deno`, ['run', '-A', TITUS_BUNDLE]]
+    case 'standalone':
+      return [`${ROOT}dist/titus`, []]
   }
 }
 
