@@ -71,7 +71,7 @@ t.test('describeConfig round-trips: dump, parse, resolve gives the same configur
     ['implicit vhost, every option off its default', loadConfig(cli(
       ['listen', '127.0.0.1:0'], ['listen', '[::1]:8443'], ['daemon', 'yes'], ['pid-file', '/run/titus.pid'], ['transparent', 'backend-only'],
       ['min-spare-children', '0'], ['max-children', '7'], ['max-handshake-time', '3'], ['network-user', 'n'], ['network-group', 'ng'],
-      ['keyserver-user', 'k'], ['keyserver-group', 'kg'], ['chroot', '/var/empty'], ['isolation', 'pooled'], ['log-format', 'json'],
+      ['keyserver-user', 'k'], ['keyserver-group', 'kg'], ['chroot', '/'], ['isolation', 'pooled'], ['log-format', 'json'],
       ['key', KEY], ['cert', CERT], ['backend', 'backend.internal'], ['backend-port', '80'], ['ciphers', 'CHACHA20:ECDSA'],
       ['ciphersuites', 'TLS_CHACHA20_POLY1305_SHA256'], ['honor-client-cipher-order', 'yes'], ['dhgroup', '16:ffdhe4096:ffdhe2048'],
       ['ecdhcurve', 'secp384r1,x25519'], ['alpn', 'h2,http/1.1'], ['tlsv1.2', 'no'], ['compression', 'no'], ['sslv3', 'no'],

@@ -57,7 +57,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'network-group', kind: 'string', scope: 'global', arg: 'group', summary: 'Group that connection processes run as.' },
   { name: 'keyserver-user', kind: 'string', scope: 'global', arg: 'user', summary: 'User that the keyserver runs as.' },
   { name: 'keyserver-group', kind: 'string', scope: 'global', arg: 'group', summary: 'Group that the keyserver runs as.' },
-  { name: 'chroot', kind: 'path', scope: 'global', arg: 'dir', summary: 'Empty directory to use as root (optional: the launcher makes its own empty root).' },
+  { name: 'chroot', kind: 'path', scope: 'global', arg: 'dir', summary: 'Empty directory to use as root, from titus 0.4: it must be a directory owned by root, but titus-launcher gives each sandbox its own empty root instead.' },
   { name: 'isolation', kind: 'enum', values: ['strict', 'pooled', 'none'], scope: 'global', default: 'strict', arg: 'strict|pooled|none', summary: 'strict: a new sandboxed process per connection; pooled: many connections per sandboxed process; none: development only.' },
   { name: 'log-format', kind: 'enum', values: ['text', 'json'], scope: 'global', default: 'text', arg: 'text|json', summary: 'Format of the log lines on stderr.' },
   { name: 'local-address', kind: 'ip', scope: 'vhost-only', arg: 'address', summary: 'This vhost matches only connections to this local IP address.' },

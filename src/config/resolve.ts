@@ -1,7 +1,7 @@
 // From entries (files and argv, in order) to the effective configuration: every value checked,
 // command-line values over file values, later over earlier, vhost values over global ones over defaults.
 import { Buffer } from 'node:buffer'
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { dirname, resolve as resolvePath } from 'node:path'
 import { canonicalIp, formatListenAddress, parseListenAddress } from './address.js'
 import { parseCipherString, parseCipherSuites } from './ciphers.js'
@@ -47,6 +47,19 @@ function checkAlpn(text: string): string[] {
     if (protocols.indexOf(p) !== protocols.lastIndexOf(p)) throw new Error(`${p} is listed twice`)
   }
   return protocols
+}
+
+// chroot keeps its titus 0.4 meaning, an empty root-owned directory, but titus-launcher builds each sandbox its own
+// empty root instead (docs/launcher.md): the directory is only checked, so a setting that was wrong before stays an error.
+function checkRootDirectory(dir: string): void {
+  let st
+  try {
+    st = statSync(dir)
+  } catch (err) {
+    throw new Error((err as NodeJS.ErrnoException).code === 'ENOENT' ? `${dir} does not exist` : `cannot use ${dir}: ${(err as Error).message}`)
+  }
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`)
+  if (st.uid !== 0) throw new Error(`${dir} is not owned by root`)
 }
 
 // One value of one option, checked and converted. Throws ConfigError located at `at`.
@@ -95,8 +108,11 @@ function parseValue(spec: OptionSpec, text: string, at: Located, readFile: ReadF
       if (!ip) throw fail(`"${text}" is not an IP address (host names are not accepted)`)
       return ip
     }
-    case 'path':
-      return absolutePath(at, text)
+    case 'path': {
+      const path = absolutePath(at, text)
+      if (spec.name === 'chroot') guarded(() => checkRootDirectory(path))
+      return path
+    }
     case 'string':
       break
   }
