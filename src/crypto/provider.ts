@@ -2,6 +2,7 @@
 // and Deno; capabilities that differ between them are feature-detected here (lazily: nothing is computed at
 // import time, because every connection starts a new process).
 import {
+  ECDH,
   createCipheriv,
   createDecipheriv,
   createDiffieHellman,
@@ -165,6 +166,28 @@ export interface DhParameters {
   readonly g: Uint8Array
 }
 
+function bitLength(n: Uint8Array): number {
+  return n.length === 0 || n[0] === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]))
+}
+
+/** Throws unless `p` and `g` are DH parameters titus uses: the engine on configuration, the keyserver before signing. */
+export function checkDhParameters({ p, g }: DhParameters): void {
+  const bits = bitLength(p)
+  if (bits < 2048 || bits > 8192) throw new Error(`DH prime of ${bits} bits (2048 to 8192 without leading zeros)`)
+  if ((p[p.length - 1] & 1) === 0) throw new Error('DH prime is even')
+  if (g.length === 0 || g.length > 4 || g[0] === 0 || bitLength(g) < 2) throw new Error('DH generator must be 2 to 2^32-1')
+}
+
+/** Throws KeyShareError unless `y` is a public value for prime `p`: as long as p (left-padded) and 1 < y < p-1 (RFC 7919 §5.1). */
+export function checkDhPublicValue(p: Uint8Array, y: Uint8Array, label: string): void {
+  if (y.length !== p.length) throw new KeyShareError(`${label} key share has the wrong length`)
+  const one = Buffer.alloc(p.length)
+  one[p.length - 1] = 1
+  const pMinusOne = Buffer.from(p)
+  pMinusOne[p.length - 1] -= 1 // p is odd: no borrow
+  if (Buffer.compare(y, one) <= 0 || Buffer.compare(y, pMinusOne) >= 0) throw new KeyShareError(`${label} public value out of range`)
+}
+
 /** Private exponent bytes: twice the security level of the prime (RFC 7919 §5.2), rounded up. */
 function dhExponentBytes(primeBytes: number): number {
   return primeBytes <= 256 ? 32 : primeBytes <= 384 ? 40 : primeBytes <= 512 ? 48 : 64
@@ -195,19 +218,11 @@ export function startFiniteFieldDh(params: DhParameters, label: string, exponent
   return {
     publicKey,
     computeSecret(peer) {
-      // RFC 8446 §4.2.8.1: same length as p; RFC 7919 §5.1: 1 < Y < p-1.
-      if (peer.length !== prime.length) throw new KeyShareError(`${label} key share has the wrong length`)
-      const y = Buffer.from(peer)
-      const one = Buffer.alloc(prime.length)
-      one[prime.length - 1] = 1
-      const pMinusOne = Buffer.from(prime)
-      pMinusOne[prime.length - 1] -= 1 // p is odd: no borrow
-      if (Buffer.compare(y, one) <= 0 || Buffer.compare(y, pMinusOne) >= 0) {
-        throw new KeyShareError(`${label} public value out of range`)
-      }
+      // RFC 8446 §4.2.8.1: same length as p.
+      checkDhPublicValue(prime, peer, label)
       object.setPrivateKey(privateKey)
       try {
-        return leftPad(object.computeSecret(y), prime.length)
+        return leftPad(object.computeSecret(Buffer.from(peer)), prime.length)
       } catch {
         throw new KeyShareError(`${label} public value rejected`)
       } finally {
@@ -221,17 +236,34 @@ function startFfdhe(group: keyof typeof FFDHE_PRIMES): KeyExchange {
   return { group, ...startFiniteFieldDh({ p: ffdhePrime(group), g: Uint8Array.of(2) }, group, FFDHE_PRIMES[group].exponentBytes) }
 }
 
-function startEcdh(group: 'secp256r1' | 'secp384r1'): KeyExchange {
-  const ecdh = createECDH(group === 'secp256r1' ? 'prime256v1' : 'secp384r1')
+type EcGroupName = 'secp256r1' | 'secp384r1'
+
+const EC_CURVES: Record<EcGroupName, { curve: string; pointLength: number }> = {
+  secp256r1: { curve: 'prime256v1', pointLength: 65 },
+  secp384r1: { curve: 'secp384r1', pointLength: 97 },
+}
+
+/** Throws KeyShareError unless `point` is an uncompressed point on the curve: the only form TLS 1.3 allows (RFC 8446 §4.2.8.2) and the one we send. */
+export function checkEcPoint(group: EcGroupName, point: Uint8Array): void {
+  const { curve, pointLength } = EC_CURVES[group]
+  if (point.length !== pointLength || point[0] !== 4) throw new KeyShareError(`${group} key share is not an uncompressed point`)
+  try {
+    ECDH.convertKey(Buffer.from(point), curve, undefined, undefined, 'uncompressed') // decoding checks the point is on the curve
+  } catch {
+    throw new KeyShareError(`${group} point is not on the curve`)
+  }
+}
+
+function startEcdh(group: EcGroupName): KeyExchange {
+  const ecdh = createECDH(EC_CURVES[group].curve)
   const publicKey = ecdh.generateKeys(undefined, 'uncompressed')
   return {
     group,
     publicKey,
     computeSecret(peer) {
-      // TLS 1.3 allows only the uncompressed form (RFC 8446 §4.2.8.2).
-      if (peer.length !== publicKey.length || peer[0] !== 4) throw new KeyShareError(`${group} key share is not an uncompressed point`)
+      checkEcPoint(group, peer)
       try {
-        return ecdh.computeSecret(peer) // throws for points not on the curve
+        return ecdh.computeSecret(peer)
       } catch {
         throw new KeyShareError(`${group} point is not on the curve`)
       }

@@ -1,90 +1,88 @@
 // What the keyserver agrees to sign. A compromised connection process must not turn the keyserver into a
-// general signing oracle: only well-formed handshake payloads, a few per connection.
+// general signing oracle: only handshake payloads in the exact form the engine sends them, a few per connection.
+import { checkDhParameters, checkDhPublicValue, checkEcPoint } from '../crypto/provider.js'
+import { Reader } from '../tls/codec.js'
+import { GROUP_NAMES, TLS12_SIGNATURE_SCHEMES, TLS13_SIGNATURE_SCHEMES } from '../tls/constants.js'
+import { EC_CURVE_TYPE_NAMED } from '../tls/messages12.js'
 
 // TLS 1.3 CertificateVerify input (RFC 8446 §4.4.3): 64 spaces, the context string, a zero byte, a transcript hash.
 const TLS13_PREFIX = new Uint8Array([...new Array(64).fill(0x20), ...new TextEncoder().encode('TLS 1.3, server CertificateVerify'), 0])
-const TRANSCRIPT_HASH_LENGTHS = new Set([32, 48]) // SHA-256 and SHA-384 suites
+// The transcript hash is the cipher suite's (SHA-256 or SHA-384), not the signature scheme's: an ECDSA P-256 key
+// signs a 48-byte hash under TLS_AES_256_GCM_SHA384, so the scheme does not determine the length.
+const TRANSCRIPT_HASH_LENGTHS = new Set([32, 48])
 
 // TLS 1.2 ServerKeyExchange input (RFC 5246 §7.4.3): client_random || server_random || the key exchange params.
 const RANDOMS_LENGTH = 64
-const EC_CURVE_TYPE_NAMED = 3
-// Uncompressed point lengths of the curves the engine speaks (RFC 8422 §5.4, RFC 7748).
-const POINT_LENGTHS: ReadonlyMap<number, { length: number; prefix?: number }> = new Map([
-  [0x001d, { length: 32 }], // x25519
-  [0x0017, { length: 65, prefix: 4 }], // secp256r1
-  [0x0018, { length: 97, prefix: 4 }], // secp384r1
-])
-const MIN_DH_PRIME_BITS = 2048
-const MAX_DH_PRIME_BITS = 8192
-const MAX_DH_GENERATOR_BYTES = 4
-
-// PKCS#1 v1.5 signatures exist only for TLS 1.2 (RFC 8446 §4.2.3 forbids them in CertificateVerify).
-const PKCS1_SCHEMES = new Set([0x0401, 0x0501, 0x0601])
+const X25519_PUBLIC_KEY_LENGTH = 32 // RFC 7748 §6.1
 
 // Signatures one connection may ask for: one CertificateVerify (TLS 1.3) or one ServerKeyExchange (TLS 1.2).
 export const SIGNATURES_PER_CONNECTION = 1
 
-function isTls13CertificateVerify(message: Uint8Array): boolean {
-  if (!TRANSCRIPT_HASH_LENGTHS.has(message.length - TLS13_PREFIX.length)) return false
+const hex = (code: number) => `0x${code.toString(16).padStart(4, '0')}`
+
+function startsWithTls13Prefix(message: Uint8Array): boolean {
+  if (message.length < TLS13_PREFIX.length) return false
   for (let i = 0; i < TLS13_PREFIX.length; i++) if (message[i] !== TLS13_PREFIX[i]) return false
   return true
 }
 
-function bitLength(n: Uint8Array): number {
-  return n.length === 0 || n[0] === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]!))
-}
-
-/** Why `params` (after the randoms) is not a ServerECDHParams we would send; undefined if it is one. */
-function checkEcdhParams(params: Uint8Array): string | undefined {
-  if (params.length < 4) return 'ServerECDHParams truncated'
-  const curve = (params[1]! << 8) | params[2]!
-  const point = POINT_LENGTHS.get(curve)
-  if (!point) return `curve 0x${curve.toString(16)} is not one we use`
-  if (params[3] !== point.length || params.length !== 4 + point.length) return `point of the wrong length for curve 0x${curve.toString(16)}`
-  if (point.prefix !== undefined && params[4] !== point.prefix) return 'EC point is not uncompressed'
-  return undefined
-}
-
-/** Why `params` is not a ServerDHParams with sane sizes; undefined if it is one. */
-function checkDhParams(params: Uint8Array): string | undefined {
-  let at = 0
-  const field = (): Uint8Array | undefined => {
-    if (at + 2 > params.length) return undefined
-    const length = (params[at]! << 8) | params[at + 1]!
-    if (length === 0 || at + 2 + length > params.length) return undefined
-    const value = params.subarray(at + 2, at + 2 + length)
-    at += 2 + length
-    return value
+// The Reader throws on a truncated vector or trailing bytes; its message (or a key check's) is the reason.
+function reason(check: () => void): string | undefined {
+  try {
+    check()
+    return undefined
+  } catch (err) {
+    return (err as Error).message
   }
-  const p = field()
-  const g = field()
-  const ys = field()
-  if (!p || !g || !ys || at !== params.length) return 'not a ServerDHParams'
-  const bits = bitLength(p)
-  if (bits < MIN_DH_PRIME_BITS || bits > MAX_DH_PRIME_BITS) return `DH prime of ${bits} bits`
-  if (g.length > MAX_DH_GENERATOR_BYTES || bitLength(g) < 2) return 'DH generator out of range'
-  if (ys.length > p.length) return 'DH public value longer than the prime'
-  return undefined
 }
 
-/**
- * Undefined if `message` is a payload the engine legitimately asks to sign (with `scheme`, when given),
- * else why not.
- */
-export function checkSignPayload(message: Uint8Array, scheme?: number): string | undefined {
-  if (isTls13CertificateVerify(message)) {
-    if (scheme !== undefined && PKCS1_SCHEMES.has(scheme)) return 'PKCS#1 v1.5 is not allowed in TLS 1.3'
+/** Why `params` (after the randoms) is not a ServerECDHParams (RFC 8422 §5.4) we would send; undefined if it is one. */
+function checkEcdhParams(params: Uint8Array): string | undefined {
+  return reason(() => {
+    const r = new Reader(params)
+    if (r.u8() !== EC_CURVE_TYPE_NAMED) throw new Error('ECParameters curve_type is not named_curve')
+    const code = r.u16()
+    const group = GROUP_NAMES.get(code)
+    const point = r.vector(1)
+    r.end()
+    if (group === 'x25519') {
+      if (point.length !== X25519_PUBLIC_KEY_LENGTH) throw new Error(`x25519 public key of ${point.length} bytes`)
+    } else if (group === 'secp256r1' || group === 'secp384r1') {
+      checkEcPoint(group, point)
+    } else {
+      throw new Error(`named group ${hex(code)} is not a curve titus uses`)
+    }
+  })
+}
+
+/** Why `params` is not a ServerDHParams (RFC 5246 §7.4.3) we would send; undefined if it is one. */
+function checkDhParams(params: Uint8Array): string | undefined {
+  return reason(() => {
+    const r = new Reader(params)
+    const p = r.vector(2)
+    const g = r.vector(2)
+    const ys = r.vector(2)
+    r.end()
+    checkDhParameters({ p, g })
+    checkDhPublicValue(p, ys, 'DH')
+  })
+}
+
+/** Undefined if `message` is a payload the engine legitimately asks to sign with `scheme`, else why not. */
+export function checkSignPayload(message: Uint8Array, scheme: number): string | undefined {
+  if (startsWithTls13Prefix(message)) {
+    const hashLength = message.length - TLS13_PREFIX.length
+    if (!TRANSCRIPT_HASH_LENGTHS.has(hashLength)) return `TLS 1.3 CertificateVerify input with a ${hashLength}-byte transcript hash (not 32 or 48)`
+    if (!TLS13_SIGNATURE_SCHEMES.has(scheme)) return `scheme ${hex(scheme)} is not allowed in a TLS 1.3 CertificateVerify (RFC 8446 §4.2.3)`
     return undefined
   }
-  if (message.length > RANDOMS_LENGTH) {
-    const params = message.subarray(RANDOMS_LENGTH)
-    // Either shape will do (a 6144..8184-bit prime's length also starts with the byte 3 of named_curve).
-    const ecdh = checkEcdhParams(params)
-    if (ecdh === undefined) return undefined
-    const dh = checkDhParams(params)
-    if (dh === undefined) return undefined
-    const problem = params[0] === EC_CURVE_TYPE_NAMED ? ecdh : dh
-    return `not a TLS 1.2 ServerKeyExchange payload: ${problem}`
-  }
-  return `payload of ${message.length} bytes is not a TLS handshake signature input`
+  if (message.length <= RANDOMS_LENGTH) return `payload of ${message.length} bytes is not a TLS handshake signature input`
+  if (!TLS12_SIGNATURE_SCHEMES.has(scheme)) return `scheme ${hex(scheme)} is not one titus signs a TLS 1.2 ServerKeyExchange with`
+  // No bytes are both: a ServerECDHParams is at most 101 bytes, a ServerDHParams with a 2048-bit prime over 500.
+  const params = message.subarray(RANDOMS_LENGTH)
+  const ecdh = checkEcdhParams(params)
+  if (ecdh === undefined) return undefined
+  const dh = checkDhParams(params)
+  if (dh === undefined) return undefined
+  return `not a TLS 1.2 ServerKeyExchange payload: neither a ServerECDHParams (${ecdh}) nor a ServerDHParams (${dh})`
 }

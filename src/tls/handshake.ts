@@ -1,6 +1,6 @@
 // The seam between the version-independent connection (server.ts) and a version's handshake module
 // (handshake13.ts, handshake12.ts), and the negotiation helpers both versions share.
-import { aeadAvailable, ffdhePrime } from '../crypto/provider.js'
+import { aeadAvailable, checkDhParameters, ffdhePrime } from '../crypto/provider.js'
 import { TlsAlert } from './alerts.js'
 import { GROUP_NAMES, NamedGroup, ProtocolVersion, TLS12_SUITES, TLS13_SUITES, VERSION_NAMES } from './constants.js'
 import type { ClientHello, HandshakeMessage } from './messages.js'
@@ -35,18 +35,6 @@ const DEFAULT_POLICY: ResolvedPolicy = {
   honorClientOrder: false,
 }
 
-function bitLength(n: Uint8Array): number {
-  return n.length === 0 || n[0] === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]))
-}
-
-/** Bounds the keyserver also enforces on a ServerDHParams it signs (src/keyserver/policy.ts). */
-function checkDhParams({ p, g }: DhParameters): void {
-  const bits = bitLength(p)
-  if (bits < 2048 || bits > 8192) throw new Error(`DH prime of ${bits} bits (2048 to 8192 without leading zeros)`)
-  if ((p[p.length - 1] & 1) === 0) throw new Error('DH prime is even')
-  if (g.length === 0 || g.length > 4 || g[0] === 0 || bitLength(g) < 2) throw new Error('DH generator must be 2 to 2^32-1')
-}
-
 /** `policy`'s settings where given, else `base`'s; throws on a code point the engine does not know. */
 export function resolvePolicy(policy: TlsPolicy, base: ResolvedPolicy = DEFAULT_POLICY): ResolvedPolicy {
   const versions = policy.versions ?? base.versions
@@ -59,7 +47,7 @@ export function resolvePolicy(policy: TlsPolicy, base: ResolvedPolicy = DEFAULT_
   const groups = policy.groups ?? base.groups
   for (const group of groups) if (!GROUP_NAMES.has(group)) throw new Error(`unknown group 0x${group.toString(16)}`)
   const dhParams = policy.dhParams ?? base.dhParams
-  if (policy.dhParams) checkDhParams(policy.dhParams)
+  if (policy.dhParams) checkDhParameters(policy.dhParams)
   return {
     versions,
     // Suites whose AEAD this runtime lacks (ChaCha20-Poly1305 on Bun) are silently not offered.
