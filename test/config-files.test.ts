@@ -20,8 +20,8 @@ const CERT = join(FIXTURES, 'keys/server.crt')
 
 const cli = (...pairs: [string, string][]): ConfigEntry[] => pairs.map(([name, value], i) => ({ name, value, file: COMMAND_LINE, line: i + 1 }))
 const load = (file: string, ...more: [string, string][]) => loadConfig(cli(['config', file], ...more))
-// Vhosts without their source (which names the file they came from).
-const sourceless = (cfg: TitusConfig) => ({ ...cfg, vhosts: cfg.vhosts.map(({ source: _, ...v }) => v) })
+// The configuration without where things were set (vhost sources, option locations), which names the files.
+const sourceless = ({ locations: _, ...cfg }: TitusConfig) => ({ ...cfg, vhosts: cfg.vhosts.map(({ source: _s, locations: _l, ...v }) => v) })
 
 t.test('a titus.conf.example-shaped file loads, relative paths resolved against its directory', async t => {
   const cfg = load(join(FIXTURES, 'example.conf'))

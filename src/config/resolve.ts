@@ -153,6 +153,16 @@ function parseValue(spec: OptionSpec, text: string, at: Located, readFile: ReadF
   return text
 }
 
+// Where each of `options` in effect was set, by name; options left at their default are absent.
+function locationsOf(options: readonly OptionSpec[], setting: (name: string) => Setting | undefined): Record<string, Located> {
+  const locations: Record<string, Located> = {}
+  for (const { name } of options) {
+    const s = setting(name)
+    if (s && s.at !== DEFAULTS_AT) locations[name] = s.at
+  }
+  return locations
+}
+
 function push(scope: Scope, name: string, setting: Setting) {
   const list = scope.get(name)
   if (list) list.push(setting)
@@ -160,6 +170,8 @@ function push(scope: Scope, name: string, setting: Setting) {
 }
 
 const LISTENERS = ['port', 'listen']
+const GLOBAL_OPTIONS = OPTIONS.filter(o => o.scope === 'global')
+const VHOST_OPTIONS = OPTIONS.filter(o => o.scope !== 'global')
 
 export function resolveConfig(entries: readonly ConfigEntry[], readFile: ReadFile = p => readFileSync(p, 'utf8')): TitusConfig {
   const fileGlobals: Scope = new Map()
@@ -259,6 +271,7 @@ export function resolveConfig(entries: readonly ConfigEntry[], readFile: ReadFil
     return {
       id,
       source: at ? `${at.file}:${at.line}` : 'implicit',
+      locations: locationsOf(VHOST_OPTIONS, setting),
       match: {
         ...(localAddress !== undefined && { localAddress }),
         ...(localPort !== undefined && { localPort }),
@@ -301,5 +314,6 @@ export function resolveConfig(entries: readonly ConfigEntry[], readFile: ReadFil
     isolation: global<TitusConfig['isolation']>('isolation'),
     logFormat: global<TitusConfig['logFormat']>('log-format'),
     vhosts,
+    locations: locationsOf(GLOBAL_OPTIONS, name => last(name, globals)),
   }
 }

@@ -1,4 +1,5 @@
 // The shapes configuration takes: raw entries as read from files and argv, and the resolved result.
+import type { Located } from './errors.js'
 
 // One `name value` as written. `vhost` is the 1-based number of the vhost block it belongs to (absent:
 // global); the block's own `vhost` line is an entry too, named 'vhost', so empty blocks survive.
@@ -34,6 +35,9 @@ export interface Vhost {
   id: number
   // 'file:line' of the `vhost` line, or 'implicit'.
   source: string
+  // Where each option in effect for this vhost was set, by name (absent: its default), for problems found after
+  // resolution, such as a key that does not match its certificate.
+  locations: Record<string, Located>
   match: VhostMatch
   key: string // absolute paths
   cert: string
@@ -71,4 +75,6 @@ export interface TitusConfig {
   isolation: 'strict' | 'pooled' | 'none'
   logFormat: 'text' | 'json'
   vhosts: Vhost[]
+  // Where each global option was set, by name (absent: its default), as Vhost.locations.
+  locations: Record<string, Located>
 }
