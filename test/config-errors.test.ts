@@ -1,10 +1,16 @@
 // Every kind of configuration error names file, line and option; the CLI exits with titus 0.4's status 5.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { generateKeyPairSync } from 'node:crypto'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { COMMAND_LINE, ConfigError, EXIT_CONFIG, loadConfig, type ConfigEntry } from '../src/config/index.js'
+import { startEchoBackend } from './support/backends.js'
+import { createCertSet } from './support/certs.js'
+import { nodeClient } from './support/clients.js'
+import { startTitus, TITUS_BUNDLE } from './support/titus.js'
+import { ALERT } from './support/wire.js'
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/config/', import.meta.url))
 const BUNDLE = fileURLToPath(new URL('../dist/titus.js', import.meta.url))
@@ -121,4 +127,108 @@ t.test('titus --check-config exits 5 with the message, 0 with the effective conf
   t.match(good.stdout, /^listen +\[::\]:8443$/m)
   t.match(good.stdout, /^max-children +4$/m)
   t.match(good.stdout, /^backend-port +80$/m)
+})
+
+// Key and certificate files are checked when the configuration is loaded (--check-config and start-up), not first by
+// the keyserver: each problem names the file, line and option, exit 5.
+const checkConfig = (...args: string[]) => spawnSync(process.execPath, [BUNDLE, '--check-config', ...args], { encoding: 'utf8', timeout: 30_000 })
+const FIXTURE_KEY = `${FIXTURES}keys/server.key` // EC P-256, the key of FIXTURE_CERT
+const FIXTURE_CERT = `${FIXTURES}keys/server.crt`
+const ecKeyPem = (namedCurve: string) => generateKeyPairSync('ec', { namedCurve, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey
+const rsaKeyPem = (modulusLength: number) => generateKeyPairSync('rsa', { modulusLength, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey
+// A titus.conf with the key on line 3 and the certificate on line 4.
+const withCredentials = (key: string, cert: string, more = '') =>
+  `port 1\nnetwork-user nobody\nkey ${key}\ncert ${cert}\nkeyserver-user nobody\nbackend 127.0.0.1\nbackend-port 80\n${more}`
+
+t.test('key and certificate problems name file, line and option', { skip: !existsSync(BUNDLE) && 'dist/titus.js not built' }, async t => {
+  const dir = t.testdir({ 'junk.key': 'not a key\n', 'other.key': ecKeyPem('P-256'), 'rsa1024.key': rsaKeyPem(1024), 'k1.key': ecKeyPem('secp256k1') })
+  const conf = join(dir, 'titus.conf')
+  const file = (name: string) => join(dir, name)
+  // [key, cert, line, option, problem]
+  const cases: [string, string, number, string, string][] = [
+    [file('missing.key'), FIXTURE_CERT, 3, 'key', `cannot read ${file('missing.key')}: ENOENT`],
+    [FIXTURE_KEY, file('missing.crt'), 4, 'cert', `cannot read ${file('missing.crt')}: ENOENT`],
+    [file('junk.key'), FIXTURE_CERT, 3, 'key', `${file('junk.key')} is not a usable private key`],
+    [FIXTURE_CERT, FIXTURE_CERT, 3, 'key', `${FIXTURE_CERT} holds a certificate, not a private key`],
+    [file('other.key'), FIXTURE_CERT, 3, 'key', `${file('other.key')} does not match the certificate ${FIXTURE_CERT}`],
+    [file('rsa1024.key'), FIXTURE_CERT, 3, 'key', `${file('rsa1024.key')}: RSA key of 1024 bits; at least 2048 are needed`],
+    [file('k1.key'), FIXTURE_CERT, 3, 'key', `${file('k1.key')}: unsupported EC curve secp256k1`],
+    [FIXTURE_KEY, file('junk.key'), 4, 'cert', `${file('junk.key')}: no CERTIFICATE block found`],
+    [FIXTURE_KEY, FIXTURE_KEY, 4, 'cert', `${FIXTURE_KEY}: certificate file contains a PRIVATE KEY block`],
+  ]
+  for (const [key, cert, line, option, problem] of cases) {
+    writeFileSync(conf, withCredentials(key, cert))
+    const r = checkConfig('--config', conf)
+    t.equal(r.status, EXIT_CONFIG, `${problem}: exit 5`)
+    t.match(r.stderr, `titus: ${conf}:${line}: ${option}: ${problem}`, problem)
+    t.notMatch(r.stderr, /\n\s+at /, 'no stack trace')
+  }
+  writeFileSync(conf, withCredentials(FIXTURE_KEY, FIXTURE_CERT))
+  t.equal(checkConfig('--config', conf).status, 0, 'control: the fixture key and certificate pass')
+  // Given on the command line, the location is the argument's position.
+  const cli = checkConfig('--config', conf, '--key', file('other.key'))
+  t.equal(cli.status, EXIT_CONFIG)
+  t.match(cli.stderr, `titus: ${COMMAND_LINE}:5: key: ${file('other.key')} does not match the certificate ${FIXTURE_CERT}`)
+})
+
+t.test('start-up refuses a junk key with the configuration error, before the keyserver sees it', { skip: !existsSync(BUNDLE) && 'dist/titus.js not built' }, async t => {
+  const dir = t.testdir({ 'junk.key': 'not a key\n' })
+  const conf = join(dir, 'titus.conf')
+  writeFileSync(conf, withCredentials(join(dir, 'junk.key'), FIXTURE_CERT).replace('port 1', 'listen 127.0.0.1:0'))
+  const r = spawnSync(process.execPath, [BUNDLE, '--config', conf], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(r.status, EXIT_CONFIG, r.stderr)
+  t.equal(r.stderr, `titus: ${conf}:3: key: ${join(dir, 'junk.key')} is not a usable private key: ${/: (error:[^\n]*)/.exec(r.stderr)?.[1]}\n`, 'one line, no keyserver start, no stack trace')
+})
+
+t.test('a key no TLS 1.2 suite fits: a warning while TLS 1.3 is on, an error without it', { skip: !existsSync(BUNDLE) && 'dist/titus.js not built' }, async t => {
+  const dir = t.testdir({})
+  const conf = join(dir, 'titus.conf')
+  // The fixture key is EC; line 9 gives the vhost RSA-only TLS 1.2 suites.
+  const rsaOnly = 'vhost\n\tciphers ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384\n'
+  const problem = `no TLS 1.2 cipher suite fits the EC key ${FIXTURE_KEY} (ECDSA suites needed)`
+  writeFileSync(conf, withCredentials(FIXTURE_KEY, FIXTURE_CERT, rsaOnly))
+  const warned = checkConfig('--config', conf)
+  t.equal(warned.status, 0, warned.stderr)
+  t.match(warned.stderr, `titus: config-warning file=${conf} line=9 option=ciphers problem="${problem}: TLS 1.2 clients will fail the handshake"`)
+
+  writeFileSync(conf, withCredentials(FIXTURE_KEY, FIXTURE_CERT, `${rsaOnly}\ttlsv1.3 no\n`))
+  const refused = checkConfig('--config', conf)
+  t.equal(refused.status, EXIT_CONFIG)
+  t.match(refused.stderr, `titus: ${conf}:9: ciphers: ${problem}, and TLS 1.3 is off: no client could connect`)
+
+  for (const [label, more] of [['ECDSA suites', 'vhost\n\tciphers ECDHE-ECDSA-AES128-GCM-SHA256\n'], ['tlsv1.2 off', `${rsaOnly}\ttlsv1.2 no\n`]]) {
+    writeFileSync(conf, withCredentials(FIXTURE_KEY, FIXTURE_CERT, more))
+    const quiet = checkConfig('--config', conf)
+    t.equal(quiet.status, 0, `${label}: passes`)
+    t.notMatch(quiet.stderr, /config-warning/, `${label}: no warning`)
+  }
+})
+
+t.test('start-up warns too, and the warning is true: TLS 1.3 clients are served, TLS 1.2 clients get handshake_failure', { skip: !existsSync(TITUS_BUNDLE) && 'dist/titus.js not built' }, async t => {
+  const certs = createCertSet(t)
+  const echo = await startEchoBackend(t)
+  const titus = await startTitus(t, { backendPort: echo.port, key: certs.leaves.p256.key, cert: certs.leaves.p256.chain, args: ['--ciphers', 'ECDHE-RSA-AES128-GCM-SHA256'] })
+  const warning = await titus.waitForLog(/config-warning/)
+  t.match(warning, `file="${COMMAND_LINE}" line=`)
+  t.match(warning, `option=ciphers problem="no TLS 1.2 cipher suite fits the EC key ${certs.leaves.p256.key} (ECDSA suites needed)`)
+  const tls13 = await nodeClient(t, { port: titus.port, caFile: certs.caFile })
+  t.ok(tls13.ok, 'a TLS 1.3 client is served', { detail: tls13.detail })
+  const tls12 = await nodeClient(t, { port: titus.port, caFile: certs.caFile, tls12: true })
+  t.equal(tls12.alert, ALERT.handshakeFailure, 'a TLS 1.2 client gets handshake_failure', { detail: tls12.detail })
+})
+
+t.test('sandbox users: an unknown or missing user names the option and where it was set', { skip: (!existsSync(BUNDLE) && 'dist/titus.js not built') || (process.getuid?.() !== 0 && 'sandbox users are checked only as root') }, async t => {
+  const dir = t.testdir({})
+  const conf = join(dir, 'titus.conf')
+  writeFileSync(conf, withCredentials(FIXTURE_KEY, FIXTURE_CERT).replace('network-user nobody', 'network-user nosuchuser'))
+  const unknown = checkConfig('--config', conf)
+  t.equal(unknown.status, EXIT_CONFIG)
+  t.equal(unknown.stderr, `titus: ${conf}:2: network-user: unknown user nosuchuser\n`)
+  const cli = checkConfig('--config', conf, '--network-user', 'nobody', '--keyserver-user', 'nosuchuser')
+  t.equal(cli.status, EXIT_CONFIG)
+  t.equal(cli.stderr, `titus: ${COMMAND_LINE}:7: keyserver-user: unknown user nosuchuser\n`)
+  writeFileSync(conf, withCredentials(FIXTURE_KEY, FIXTURE_CERT).replace('network-user nobody\n', ''))
+  const missing = checkConfig('--config', conf)
+  t.equal(missing.status, EXIT_CONFIG)
+  t.match(missing.stderr, /^titus: <configuration>: network-user: must be set/)
 })

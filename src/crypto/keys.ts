@@ -1,6 +1,7 @@
 // Certificate and key loading from PEM text (the caller reads the files), and the in-process Signer.
 // The keyserver implements the same Signer interface over IPC, so the TLS engine never holds a key.
 import { constants, createPrivateKey, sign, type KeyObject } from 'node:crypto'
+import type { AuthenticationKind } from '../tls/constants.js'
 import type { Signer } from '../tls/types.js'
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
@@ -43,28 +44,43 @@ const EC_SCHEMES: Record<string, SchemeSpec> = {
   secp521r1: { code: 0x0603, digest: 'sha512' }, // ecdsa_secp521r1_sha512
 }
 const ED25519_SCHEME: SchemeSpec = { code: 0x0807, digest: null }
+const MIN_RSA_BITS = 2048
 
-function schemesFor(key: KeyObject): SchemeSpec[] {
+interface KeyProfile {
+  readonly schemes: SchemeSpec[]
+  /** The TLS 1.2 suites the key can authenticate (RFC 8422 §5.1.3: ECDSA suites take Ed25519 keys too). */
+  readonly authentication: AuthenticationKind
+}
+
+function profileOf(key: KeyObject): KeyProfile {
   switch (key.asymmetricKeyType) {
-    case 'rsa':
-      return RSA_SCHEMES
+    case 'rsa': {
+      const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
+      if (bits < MIN_RSA_BITS) throw new Error(`RSA key of ${bits} bits; at least ${MIN_RSA_BITS} are needed`)
+      return { schemes: RSA_SCHEMES, authentication: 'RSA' }
+    }
     case 'ec': {
       const curve = key.asymmetricKeyDetails?.namedCurve ?? ''
       const scheme = EC_SCHEMES[curve]
-      if (!scheme) throw new Error(`unsupported EC curve ${curve}`)
-      return [scheme]
+      if (!scheme) throw new Error(`unsupported EC curve ${curve} (P-256, P-384 or P-521)`)
+      return { schemes: [scheme], authentication: 'ECDSA' }
     }
     case 'ed25519':
-      return [ED25519_SCHEME]
+      return { schemes: [ED25519_SCHEME], authentication: 'ECDSA' }
     default:
-      throw new Error(`unsupported private key type ${key.asymmetricKeyType}`)
+      throw new Error(`unsupported private key type ${key.asymmetricKeyType} (RSA, EC or Ed25519)`)
   }
+}
+
+/** The TLS 1.2 suite authentication `key` fits; throws for a key titus cannot sign with. */
+export function checkSigningKey(key: KeyObject): AuthenticationKind {
+  return profileOf(key).authentication
 }
 
 /** A Signer over node:crypto for an RSA, ECDSA (P-256/P-384/P-521) or Ed25519 private key in PEM. */
 export function createLocalSigner(keyPem: string): Signer {
   const key = createPrivateKey(keyPem)
-  const specs = schemesFor(key)
+  const specs = profileOf(key).schemes
   return {
     schemes: specs.map(spec => spec.code),
     async sign(scheme, message) {

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, realpathSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import type { TitusConfig } from '../config/index.js'
+import { ConfigError, type TitusConfig } from '../config/index.js'
 import { runtime } from '../runtime/runtime.js'
 
 export interface Identity {
@@ -37,17 +37,17 @@ function isSetuidRoot(path: string): boolean {
   return st.uid === 0 && (st.mode & 0o4000) !== 0
 }
 
-function primaryGroup(user: string): string {
+// The user options' problems are configuration errors, located where the option was set (nowhere, if it is missing).
+function identity(config: TitusConfig, option: 'network-user' | 'keyserver-user', user: string | undefined, group: string | undefined): Identity {
+  const at = config.locations[option] ?? { file: '<configuration>', line: 0 }
+  const problem = (text: string) => new ConfigError(at.file, at.line, option, text)
+  if (!user) throw problem('must be set: titus runs its sandboxed processes as that user (a dedicated one, not root)')
+  if (group) return { user, group }
   try {
-    return execFileSync('id', ['-gn', user], { encoding: 'utf8' }).trim()
+    return { user, group: execFileSync('id', ['-gn', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() }
   } catch {
-    throw new SandboxError(`unknown user ${user}`)
+    throw problem(`unknown user ${user}`)
   }
-}
-
-function identity(user: string | undefined, group: string | undefined, option: string): Identity {
-  if (!user) throw new SandboxError(`${option} must be set: titus runs its sandboxed processes as that user (a dedicated one, not root)`)
-  return { user, group: group ?? primaryGroup(user) }
 }
 
 export function planSandbox(config: TitusConfig): SandboxPlan {
@@ -63,8 +63,8 @@ export function planSandbox(config: TitusConfig): SandboxPlan {
     return {
       kind: 'launcher',
       launcher,
-      conn: identity(config.networkUser, config.networkGroup, 'network-user'),
-      keyserver: identity(config.keyserverUser, config.keyserverGroup, 'keyserver-user'),
+      conn: identity(config, 'network-user', config.networkUser, config.networkGroup),
+      keyserver: identity(config, 'keyserver-user', config.keyserverUser, config.keyserverGroup),
     }
   }
   return {
