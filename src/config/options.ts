@@ -63,7 +63,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'local-address', kind: 'ip', scope: 'vhost-only', arg: 'address', summary: 'This vhost matches only connections to this local IP address.' },
   { name: 'local-port', kind: 'int', min: 1, max: 65535, scope: 'vhost-only', arg: 'port', summary: 'This vhost matches only connections to this local port.' },
   { name: 'sni-name', kind: 'string', repeatable: true, scope: 'vhost-only', arg: 'name', summary: 'This vhost matches only clients sending this server name (case-insensitive); "" matches clients sending none. May be repeated.' },
-  { name: 'key', kind: 'path', scope: 'vhost', arg: 'file', summary: 'PEM private key (read only by the keyserver).' },
+  { name: 'key', kind: 'path', scope: 'vhost', arg: 'file', summary: 'PEM private key matching the certificate (checked at load; then only the keyserver holds it).' },
   { name: 'cert', kind: 'path', scope: 'vhost', arg: 'file', summary: 'PEM certificate chain, leaf first; a file that contains a private key is refused.' },
   { name: 'ciphers', kind: 'string', scope: 'vhost', default: DEFAULT_CIPHERS, arg: 'list', summary: 'TLS 1.2 suites as an OpenSSL cipher string (only ECDHE/DHE AEAD suites are ever selected).' },
   { name: 'ciphersuites', kind: 'string', scope: 'vhost', listSeparator: ':', default: 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256', arg: 'list', summary: 'TLS 1.3 suites, colon-separated, in preference order.' },
