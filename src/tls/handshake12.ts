@@ -170,6 +170,8 @@ export class Tls12ServerHandshake implements ServerHandshake {
     ]
     for (const message of flight) this.transcript.add(message)
     this.host.records.write(ContentType.handshake, Buffer.concat(flight))
+    // The version is settled: every later record of the client's must say TLS 1.2, as OpenSSL insists too.
+    this.host.records.requireVersion(ProtocolVersion.tls12)
 
     this.info = {
       version: 'TLSv1.2',

@@ -156,7 +156,8 @@ export class Tls12RecordProtection implements RecordCipher {
     const explicit = this.explicitNonce ? GCM_EXPLICIT_NONCE_LENGTH : 0
     if (fragment.length < explicit + AEAD_TAG_LENGTH) return undefined
     const type = header[0]
-    this.prepare(type, (header[1] << 8) | header[2], fragment.length - explicit - AEAD_TAG_LENGTH)
+    // The additional data holds the negotiated version (RFC 5246 §6.2.3.3), not whatever the header claims.
+    this.prepare(type, ProtocolVersion.tls12, fragment.length - explicit - AEAD_TAG_LENGTH)
     // The explicit nonce is whatever the sender chose (RFC 5288 §3); only the salt is ours.
     if (explicit) this.nonce.set(fragment.subarray(0, explicit), 4)
     const plaintext = this.aead.open(this.nonce, this.additionalData, fragment.subarray(explicit))
@@ -194,6 +195,8 @@ export class RecordLayer {
   private earlyDataSkipBudget = 0
   /** Largest plaintext fragment we may send (peer's record_size_limit, RFC 8449). */
   maxSendFragment = MAX_PLAINTEXT
+  /** The version every inbound record must carry, once a handshake that cares has negotiated it (TLS 1.2). */
+  private requiredVersion?: number
 
   push(data: Uint8Array): void {
     this.inbound = this.inbound.length === 0 ? Buffer.from(data) : Buffer.concat([this.inbound, data])
@@ -205,6 +208,14 @@ export class RecordLayer {
 
   setWriteProtection(protection: RecordCipher): void {
     this.writeProtection = protection
+  }
+
+  /**
+   * From now on every inbound record must carry `version` (RFC 5246 §6.2.1 and Appendix E.1: only the first
+   * ClientHello's records may differ). Never called for TLS 1.3, which ignores the record version (RFC 8446 §5.1).
+   */
+  requireVersion(version: number): void {
+    this.requiredVersion = version
   }
 
   get readProtected(): boolean {
@@ -226,16 +237,22 @@ export class RecordLayer {
         throw new TlsAlert('unexpected_message', `unknown record type ${type}`)
       }
       if (this.inbound[1] !== 3) throw new TlsAlert('protocol_version', 'record is not TLS')
+      const version = this.inbound.readUInt16BE(1)
+      if (this.requiredVersion !== undefined && version !== this.requiredVersion) {
+        throw new TlsAlert('protocol_version', `record version 0x${version.toString(16).padStart(4, '0')} after the version was negotiated`)
+      }
       const isProtected = this.readProtection?.protects(type) ?? false
-      const limit = isProtected ? this.readProtection!.maxFragment : MAX_PLAINTEXT
+      // Skipped 0-RTT records are encrypted even while we have no read key (after a HelloRetryRequest).
+      const skippedEarlyData = !isProtected && type === ContentType.applicationData && this.earlyDataSkipBudget > 0
+      const limit = isProtected ? this.readProtection!.maxFragment : skippedEarlyData ? MAX_CIPHERTEXT : MAX_PLAINTEXT
       if (length > limit) throw new TlsAlert('record_overflow', `record of ${length} bytes`)
       if (this.inbound.length < RECORD_HEADER_LENGTH + length) return undefined
       const header = this.inbound.subarray(0, RECORD_HEADER_LENGTH)
       const fragment = this.inbound.subarray(RECORD_HEADER_LENGTH, RECORD_HEADER_LENGTH + length)
       this.inbound = this.inbound.subarray(RECORD_HEADER_LENGTH + length)
       if (!isProtected) {
-        if (type === ContentType.applicationData && this.earlyDataSkipBudget > 0) {
-          // Early data after a HelloRetryRequest: the client never got keys for it from us.
+        if (skippedEarlyData) {
+          // Early data after a HelloRetryRequest: the client never got keys for it from us (RFC 8446 §4.2.10).
           this.spendSkipBudget(length)
           continue
         }
