@@ -78,7 +78,7 @@ export interface Aead {
 
 const aeadAvailability = new Map<AeadName, boolean>()
 
-/** Whether this runtime's node:crypto implements the AEAD (Bun lacks ChaCha20-Poly1305). */
+/** Whether createAead works for the AEAD on this runtime (natively, or ChaCha20-Poly1305 through @noble/ciphers). */
 export function aeadAvailable(name: AeadName): boolean {
   let available = aeadAvailability.get(name)
   if (available === undefined) {
@@ -95,8 +95,24 @@ export function aeadAvailable(name: AeadName): boolean {
   return available
 }
 
+let nativeChaCha20Poly1305: boolean | undefined
+
+/** Bun's node:crypto lacks ChaCha20-Poly1305 ("Unknown cipher" from createCipheriv); probed on first use. */
+function hasNativeChaCha20Poly1305(): boolean {
+  if (nativeChaCha20Poly1305 === undefined) {
+    try {
+      createCipheriv('chacha20-poly1305', Buffer.alloc(32), Buffer.alloc(AEAD_NONCE_LENGTH), { authTagLength: AEAD_TAG_LENGTH })
+      nativeChaCha20Poly1305 = true
+    } catch {
+      nativeChaCha20Poly1305 = false
+    }
+  }
+  return nativeChaCha20Poly1305
+}
+
 export function createAead(name: AeadName, key: Uint8Array): Aead {
   if (key.length !== AEAD_KEY_LENGTH[name]) throw new Error(`${name} needs a ${AEAD_KEY_LENGTH[name]}-byte key`)
+  if (name === 'chacha20-poly1305' && !hasNativeChaCha20Poly1305()) return createNobleChaCha20Poly1305(key)
   const cipherKey = Buffer.from(key)
   const options = { authTagLength: AEAD_TAG_LENGTH } as const
   return {
@@ -121,6 +137,31 @@ export function createAead(name: AeadName, key: Uint8Array): Aead {
         return rest.length === 0 ? plaintext : Buffer.concat([plaintext, rest])
       } catch {
         plaintext.fill(0)
+        return undefined
+      }
+    },
+  }
+}
+
+/** RFC 8439 ChaCha20-Poly1305 in JavaScript (~150 MB/s sealing 16 KiB records on Bun), for runtimes whose node:crypto lacks it. */
+function createNobleChaCha20Poly1305(key: Uint8Array): Aead {
+  // A bare require, which esbuild bundles as a module initialised on first call: runtimes with a native
+  // ChaCha20 never evaluate @noble's module (its constants and cipher closures) when a connection starts.
+  const { chacha20poly1305 } = require('@noble/ciphers/chacha.js') as typeof import('@noble/ciphers/chacha.js')
+  // @noble keeps a reference to the key; ours is a private copy (the caller may zero its own).
+  const cipherKey = Uint8Array.from(key)
+  // @noble works in Uint8Arrays it allocates: on Bun it runs at a third of the speed when it writes into a Buffer.
+  const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+  return {
+    seal(nonce, aad, parts) {
+      return asBuffer(chacha20poly1305(cipherKey, nonce, aad).encrypt(parts.length === 1 ? parts[0] : Buffer.concat(parts)))
+    },
+    open(nonce, aad, ciphertextAndTag) {
+      if (ciphertextAndTag.length < AEAD_TAG_LENGTH) return undefined
+      try {
+        // @noble compares the tag in constant time before it decrypts anything.
+        return asBuffer(chacha20poly1305(cipherKey, nonce, aad).decrypt(ciphertextAndTag))
+      } catch {
         return undefined
       }
     },
