@@ -91,6 +91,7 @@ export const ALERT = {
   decodeError: 50,
   decryptError: 51,
   protocolVersion: 70,
+  inappropriateFallback: 86,
   noRenegotiation: 100,
   missingExtension: 109,
   noApplicationProtocol: 120,
@@ -141,6 +142,9 @@ export const ext = {
     extension(EXTENSION.keyShare, vec16(...shares.map(s => Buffer.concat([u16(s.group), vec16(s.key)])))),
   serverName: (host: string) => extension(EXTENSION.serverName, vec16(u8(0), vec16(Buffer.from(host)))),
   alpn: (protocols: string[]) => extension(EXTENSION.alpn, vec16(...protocols.map(p => vec8(Buffer.from(p))))),
+  ecPointFormats: (formats = [0]) => extension(EXTENSION.ecPointFormats, vec8(...formats.map(u8))),
+  extendedMasterSecret: () => extension(EXTENSION.extendedMasterSecret, Buffer.alloc(0)),
+  renegotiationInfo: (renegotiatedConnection = Buffer.alloc(0)) => extension(EXTENSION.renegotiationInfo, vec8(renegotiatedConnection)),
 }
 
 export function x25519PublicKey(): Buffer {
@@ -156,6 +160,8 @@ export function p256PublicKey(): Buffer {
 export interface ClientHelloFields {
   legacyVersion?: number
   cipherSuites?: number[]
+  // Default: null only.
+  compressionMethods?: number[]
   extensions?: Buffer[]
 }
 
@@ -175,7 +181,7 @@ export function clientHello(fields: ClientHelloFields = {}): Buffer {
     randomBytes(32),
     vec8(randomBytes(32)), // legacy_session_id, as middlebox-compatible clients send
     vec16(...(fields.cipherSuites ?? Object.values(SUITE_CODE)).map(u16)),
-    vec8(u8(0)), // legacy_compression_methods: null only
+    vec8(...(fields.compressionMethods ?? [0]).map(u8)), // legacy_compression_methods
     vec16(...(fields.extensions ?? standardExtensions())),
   ])
   return handshakeMessage(HANDSHAKE_TYPE.clientHello, body)
@@ -292,4 +298,17 @@ export const DOWNGRADE_SENTINEL_TLS12 = Buffer.from('444f574e47524401', 'hex')
 
 export function nameOfAlert(code: number | undefined): string {
   return Object.entries(ALERT).find(([, value]) => value === code)?.[0] ?? `alert ${code}`
+}
+
+// A TLS 1.2 ServerKeyExchange body: ServerECDHParams (RFC 8422 5.4, named_curve) or ServerDHParams (RFC 5246 7.4.3).
+export type ServerKeyExchangeParams =
+  | { kind: 'ECDHE'; group: number; publicKey: Buffer }
+  | { kind: 'DHE'; p: Buffer; g: Buffer; publicKey: Buffer }
+
+export function parseServerKeyExchange12(body: Buffer, kind: 'ECDHE' | 'DHE'): ServerKeyExchangeParams {
+  if (kind === 'ECDHE') return { kind, group: body.readUInt16BE(1), publicKey: body.subarray(4, 4 + body[3]!) }
+  const fields: Buffer[] = []
+  for (let at = 0; fields.length < 3; at += 2 + body.readUInt16BE(at)) fields.push(body.subarray(at + 2, at + 2 + body.readUInt16BE(at)))
+  const [p, g, publicKey] = fields as [Buffer, Buffer, Buffer]
+  return { kind, p, g, publicKey }
 }
