@@ -2,6 +2,7 @@
 // suite drives openssl, gnutls and curl through the whole proxy).
 import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -9,6 +10,23 @@ import { join } from 'node:path'
 import tls from 'node:tls'
 import { createLocalSigner, parseCertificateChain } from '../src/crypto/keys.js'
 import { CipherSuite, NamedGroup, TlsServer, type Credential, type TlsEvent, type TlsServerOptions } from '../src/tls/index.js'
+import { HandMadeClient13 } from './support/client13.js'
+import {
+  CONTENT_TYPE,
+  EXTENSION,
+  GROUP_CODE,
+  HANDSHAKE_TYPE,
+  SUITE_CODE,
+  clientHello,
+  encryptedExtensions,
+  ext,
+  p256PublicKey,
+  parseHandshakeMessages,
+  parseRecords,
+  parseServerHello,
+  record,
+  x25519PublicKey,
+} from './support/wire.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'titus-tls-handshake-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -302,4 +320,181 @@ t.test('TLS 1.2: the vhost turns versions off; a TLS 1.2-only credential gets no
 t.test('TLS 1.2: ALPN, and EMS required unless the policy relaxes it', async t => {
   const { port } = await startServer(t, { selectCredential: () => rsa.credential, alpn: ['h2', 'http/1.1'] })
   t.equal((await nodeClient(port, rsa, { ...tls12Options, ALPNProtocols: ['http/1.1', 'h2'] })).alpn, 'h2')
+})
+
+// Hand-made ClientHellos straight into the engine: what RFC 8446 and RFC 8449 require of the server where node:tls
+// would never send the hello in question.
+class EngineUnderTest {
+  readonly engine: TlsServer
+  readonly events: TlsEvent[] = []
+  // Everything the server sent so far.
+  sent = Buffer.alloc(0)
+
+  // `onOutput` sees each batch the server sends; plaintext the engine delivers is echoed back.
+  constructor(options: TlsServerOptions, private readonly onOutput: (bytes: Buffer) => void = () => {}) {
+    this.engine = new TlsServer(options)
+  }
+
+  async feed(...records: Buffer[]): Promise<void> {
+    const out = await this.engine.feed(Buffer.concat(records))
+    this.events.push(...out.events)
+    this.take(Buffer.concat(out.toClient))
+    for (const data of out.plaintext) this.take(Buffer.concat(this.engine.write(data).toClient))
+  }
+
+  get alertsSent(): string[] {
+    return this.events.flatMap(e => (e.type === 'alert' && e.sent ? [e.name] : []))
+  }
+
+  get handshakeDone(): boolean {
+    return this.events.some(e => e.type === 'handshake')
+  }
+
+  private take(bytes: Buffer): void {
+    this.sent = Buffer.concat([this.sent, bytes])
+    this.onOutput(bytes)
+  }
+}
+
+/** A hand-made client's handshake with the engine: its hello with `early` records, then its Finished with `after` records. */
+async function handMadeHandshake(options: TlsServerOptions, client: HandMadeClient13, early: Buffer[] = [], after: (client: HandMadeClient13) => Buffer[] = () => []) {
+  const server = new EngineUnderTest(options, bytes => client.receive(bytes))
+  await server.feed(client.helloRecord, ...early)
+  if (client.serverFinished) await server.feed(client.finishedRecord(), ...after(client))
+  return server
+}
+
+const p256Options: TlsServerOptions = { selectCredential: () => p256.credential }
+
+const serverHellos = (bytes: Buffer) =>
+  parseRecords(bytes).records.flatMap(r => (r.type === CONTENT_TYPE.handshake ? parseHandshakeMessages(r.body) : [])).filter(m => m.type === HANDSHAKE_TYPE.serverHello)
+
+t.test('record_size_limit (RFC 8449) in EncryptedExtensions only when the client offered it', async t => {
+  const plain = new HandMadeClient13()
+  const server = await handMadeHandshake(p256Options, plain, [], c => [c.seal(CONTENT_TYPE.applicationData, Buffer.from('ping'))])
+  t.ok(server.handshakeDone, 'handshake complete')
+  t.equal(Buffer.concat(plain.applicationData).toString(), 'ping', 'echo')
+  const ee = plain.messages.find(m => m.type === HANDSHAKE_TYPE.encryptedExtensions)!
+  t.notOk(encryptedExtensions(ee.body).has(EXTENSION.recordSizeLimit), 'not offered: not in EncryptedExtensions (RFC 8446 §4.2)')
+
+  for (const limit of [64, 256]) {
+    const limited = new HandMadeClient13([ext.recordSizeLimit(limit)])
+    const data = Buffer.alloc(3000, 'y')
+    const run = await handMadeHandshake(p256Options, limited, [], c => [c.seal(CONTENT_TYPE.applicationData, data)])
+    t.ok(run.handshakeDone, `limit ${limit}: handshake complete`)
+    t.same(Buffer.concat(limited.applicationData), data, `limit ${limit}: echo`)
+    const eeLimited = limited.messages.find(m => m.type === HANDSHAKE_TYPE.encryptedExtensions)!
+    t.equal(encryptedExtensions(eeLimited.body).get(EXTENSION.recordSizeLimit)?.readUInt16BE(0), 2 ** 14 + 1, `limit ${limit}: ours is 2^14 + 1`)
+    // Every protected record, from EncryptedExtensions on: inner plaintext and content type within the limit (RFC 8449 §4).
+    const protectedRecords = limited.serverRecords.filter(r => r.type === CONTENT_TYPE.applicationData)
+    t.ok(protectedRecords.length > data.length / limit, `limit ${limit}: ${protectedRecords.length} protected records`)
+    t.equal(Math.max(...protectedRecords.map(r => r.body.length - 16)), limit, `limit ${limit}: none larger than the limit, some as large`)
+  }
+
+  const tooSmall = new EngineUnderTest(p256Options)
+  await tooSmall.feed(new HandMadeClient13([ext.recordSizeLimit(63)]).helloRecord)
+  t.same(tooSmall.alertsSent, ['illegal_parameter'], 'a limit of 63: illegal_parameter')
+})
+
+t.test('pre_shared_key without psk_key_exchange_modes: missing_extension (RFC 8446 §4.2.9)', async t => {
+  const without = new EngineUnderTest(p256Options)
+  await without.feed(new HandMadeClient13([ext.preSharedKey()]).helloRecord)
+  t.same(without.alertsSent, ['missing_extension'])
+
+  const client = new HandMadeClient13([ext.pskKeyExchangeModes(), ext.preSharedKey()])
+  const server = await handMadeHandshake(p256Options, client)
+  t.ok(server.handshakeDone, 'with the modes: the PSK is declined and the full handshake completes')
+  t.notOk(parseServerHello(serverHellos(server.sent)[0]!.body).extensions.includes(EXTENSION.preSharedKey), 'no pre_shared_key in the ServerHello')
+})
+
+t.test('change_cipher_spec records before the client Finished are dropped, any number of them (RFC 8446 §5)', async t => {
+  const ccs = record(CONTENT_TYPE.changeCipherSpec, Buffer.of(1))
+  const client = new HandMadeClient13()
+  const server = new EngineUnderTest(p256Options, bytes => client.receive(bytes))
+  await server.feed(client.helloRecord, ccs, ccs)
+  await server.feed(ccs, client.finishedRecord(), client.seal(CONTENT_TYPE.applicationData, Buffer.from('after three')))
+  t.ok(server.handshakeDone, 'handshake complete')
+  t.same(server.alertsSent, [])
+  t.equal(Buffer.concat(client.applicationData).toString(), 'after three', 'echo')
+  await server.feed(ccs)
+  t.same(server.alertsSent, ['unexpected_message'], 'after the handshake: unexpected_message')
+})
+
+// A server that has P-256 only answers an X25519 share with a HelloRetryRequest for P-256.
+const retryOptions: TlsServerOptions = { selectCredential: () => p256.credential, groups: [NamedGroup.secp256r1] }
+const retryHelloExtensions = (keyShare: Buffer, extra: Buffer[], signatureSchemes?: number[]) => [
+  ext.supportedVersions([0x0304]),
+  ext.supportedGroups([GROUP_CODE.x25519, GROUP_CODE.secp256r1]),
+  ext.signatureAlgorithms(signatureSchemes),
+  keyShare,
+  ...extra,
+]
+const earlyDataOffer = () => [ext.earlyData(), ext.pskKeyExchangeModes(), ext.preSharedKey()]
+// An encrypted 0-RTT record as large as TLS 1.3 allows (2^14 + 256, RFC 8446 §5.2), or of `size` bytes.
+const earlyRecord = (size = 2 ** 14 + 256) => record(CONTENT_TYPE.applicationData, randomBytes(size))
+
+/** Sends a first ClientHello with `firstExtra`, expects a HelloRetryRequest, and returns the engine after the second. */
+async function helloRetry(
+  firstExtra: Buffer[],
+  second: (hello: { random: Buffer; sessionId: Buffer; cookie: Buffer }) => Buffer,
+  between: Buffer[] = [],
+): Promise<EngineUnderTest> {
+  const random = randomBytes(32)
+  const sessionId = randomBytes(32)
+  const server = new EngineUnderTest(retryOptions)
+  const x25519Share = ext.keyShare([{ group: GROUP_CODE.x25519, key: x25519PublicKey() }])
+  await server.feed(record(CONTENT_TYPE.handshake, clientHello({ random, sessionId, extensions: retryHelloExtensions(x25519Share, firstExtra) })), ...between)
+  const [hrr] = serverHellos(server.sent)
+  const info = parseServerHello(hrr!.body)
+  if (!info.helloRetryRequest || !info.cookie) throw new Error('expected a HelloRetryRequest with a cookie')
+  await server.feed(record(CONTENT_TYPE.handshake, second({ random, sessionId, cookie: info.cookie })))
+  return server
+}
+
+const p256Share = () => ext.keyShare([{ group: GROUP_CODE.secp256r1, key: p256PublicKey() }])
+// The second ClientHello as RFC 8446 §4.1.2 has it: the first with the requested share, the cookie, and `extra`.
+const secondHello = (extra: Buffer[] = [], fields: { random?: Buffer; legacyVersion?: number; cipherSuites?: number[]; signatureSchemes?: number[] } = {}) =>
+  ({ random, sessionId, cookie }: { random: Buffer; sessionId: Buffer; cookie: Buffer }) =>
+    clientHello({ random, sessionId, ...fields, extensions: retryHelloExtensions(p256Share(), [ext.cookie(cookie), ...extra], fields.signatureSchemes) })
+
+t.test('second ClientHello after a HelloRetryRequest (RFC 8446 §4.1.2)', async t => {
+  const answered = (server: EngineUnderTest) => serverHellos(server.sent).map(m => parseServerHello(m.body).helloRetryRequest)
+  const good = await helloRetry([], secondHello([ext.padding(40)]))
+  t.same(good.alertsSent, [], 'as the RFC has it, with padding added: no alert')
+  t.same(answered(good), [true, false], 'HelloRetryRequest, then ServerHello')
+
+  const changes: [string, (hello: { random: Buffer; sessionId: Buffer; cookie: Buffer }) => Buffer][] = [
+    ['a new random', secondHello([], { random: randomBytes(32) })],
+    ['another legacy_version', secondHello([], { legacyVersion: 0x0302 })],
+    ['fewer cipher suites', secondHello([], { cipherSuites: [SUITE_CODE.TLS_AES_128_GCM_SHA256] })],
+    ['other signature_algorithms', secondHello([], { signatureSchemes: [0x0403] })],
+    ['an extension added (ALPN)', secondHello([ext.alpn(['h2'])])],
+    ['an extension added (record_size_limit)', secondHello([ext.recordSizeLimit(1024)])],
+    ['early_data kept', secondHello([ext.earlyData()])],
+    ['no cookie', ({ random, sessionId }) => clientHello({ random, sessionId, extensions: retryHelloExtensions(p256Share(), []) })],
+  ]
+  for (const [what, second] of changes) {
+    const server = await helloRetry([], second)
+    t.same(server.alertsSent, ['illegal_parameter'], `${what}: illegal_parameter`)
+    t.same(answered(server), [true], `${what}: no ServerHello`)
+  }
+})
+
+t.test('rejected 0-RTT is skipped (RFC 8446 §4.2.10)', async t => {
+  const client = new HandMadeClient13(earlyDataOffer())
+  const skipped = await handMadeHandshake(p256Options, client, [earlyRecord(), earlyRecord(), earlyRecord(100)], c => [
+    c.seal(CONTENT_TYPE.applicationData, Buffer.from('1-RTT data')),
+  ])
+  t.ok(skipped.handshakeDone, 'without a HelloRetryRequest: undecryptable records skipped, the handshake completes')
+  t.equal(Buffer.concat(client.applicationData).toString(), '1-RTT data', 'echo')
+  t.notOk(encryptedExtensions(client.messages.find(m => m.type === HANDSHAKE_TYPE.encryptedExtensions)!.body).has(EXTENSION.earlyData), 'early_data not accepted')
+
+  // After a HelloRetryRequest the server skips every application_data record (up to its budget) until the second hello.
+  const ccs = record(CONTENT_TYPE.changeCipherSpec, Buffer.of(1))
+  const afterRetry = await helloRetry(earlyDataOffer(), secondHello([ext.pskKeyExchangeModes(), ext.preSharedKey()]), [ccs, earlyRecord(), earlyRecord()])
+  t.same(afterRetry.alertsSent, [], 'with a HelloRetryRequest: two records of 2^14 + 256 bytes skipped, no alert')
+  t.same(serverHellos(afterRetry.sent).map(m => parseServerHello(m.body).helloRetryRequest), [true, false], 'and the second ClientHello is answered')
+
+  const tooLarge = await helloRetry(earlyDataOffer(), secondHello(), [earlyRecord(2 ** 14 + 257)])
+  t.same(tooLarge.alertsSent, ['record_overflow'], 'a record longer than any TLS 1.3 ciphertext: record_overflow')
 })

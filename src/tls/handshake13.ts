@@ -4,10 +4,10 @@ import { KeyShareError, constantTimeEqual, randomBytes, startKeyExchange } from 
 import { TlsAlert } from './alerts.js'
 import {
   ContentType,
+  ExtensionType,
   GROUP_NAMES,
   HandshakeType,
   MAX_PLAINTEXT,
-  ProtocolVersion,
   TLS13_SIGNATURE_SCHEMES,
   TLS13_SUITES,
   signatureSchemeName,
@@ -37,6 +37,7 @@ import {
   type ClientHello,
   type HandshakeMessage,
 } from './messages.js'
+import type { RawExtension } from './extensions.js'
 import { RecordProtection } from './record.js'
 import type { Credential, HandshakeInfo } from './types.js'
 
@@ -60,7 +61,6 @@ export class Tls13ServerHandshake implements ServerHandshake {
   private firstHello!: ClientHello
   private retry?: { group: number; cookie: Buffer }
   private sentChangeCipherSpec = false
-  private receivedChangeCipherSpec = false
   private expectedClientFinished?: Buffer
   private clientTrafficSecret?: Buffer
   private serverTrafficSecret?: Buffer
@@ -83,6 +83,8 @@ export class Tls13ServerHandshake implements ServerHandshake {
     if (!ext.signatureAlgorithms) throw new TlsAlert('missing_extension', 'no signature_algorithms')
     if (!ext.supportedGroups) throw new TlsAlert('missing_extension', 'no supported_groups')
     if (!ext.keyShares) throw new TlsAlert('missing_extension', 'no key_share')
+    // RFC 8446 §4.2.9: a PSK offer without its key exchange modes is aborted, even though we decline PSKs.
+    if (ext.preSharedKey && !ext.pskKeyExchangeModes) throw new TlsAlert('missing_extension', 'pre_shared_key without psk_key_exchange_modes')
     if (ext.keyShares.some(share => !ext.supportedGroups!.includes(share.group))) {
       throw new TlsAlert('illegal_parameter', 'key_share for a group not in supported_groups')
     }
@@ -129,10 +131,9 @@ export class Tls13ServerHandshake implements ServerHandshake {
     }
   }
 
-  /** RFC 8446 §5: one unprotected 0x01 from the first ClientHello until the client's Finished, for middleboxes. */
+  /** RFC 8446 §5: an unprotected 0x01 from the first ClientHello until the client's Finished is dropped, however many come. */
   receiveChangeCipherSpec(): boolean {
-    if (this.complete || this.receivedChangeCipherSpec) throw new TlsAlert('unexpected_message', 'unexpected change_cipher_spec')
-    this.receivedChangeCipherSpec = true
+    if (this.complete) throw new TlsAlert('unexpected_message', 'change_cipher_spec after the handshake')
     return false
   }
 
@@ -155,24 +156,25 @@ export class Tls13ServerHandshake implements ServerHandshake {
     this.state = 'wait_second_client_hello'
   }
 
-  /** RFC 8446 §4.1.2: the second ClientHello repeats the first except for the listed changes. */
+  /**
+   * RFC 8446 §4.1.2: the second ClientHello repeats the first except for the listed changes. Extensions other than
+   * those repeat byte for byte, so what the first hello passed (supported_versions, signature_algorithms, ...) still holds.
+   */
   private checkSecondClientHello(hello: ClientHello): void {
     const first = this.firstHello
     const ext = hello.extensions
-    const problems: Array<[boolean, string]> = [
-      [!Buffer.from(hello.sessionId).equals(first.sessionId), 'legacy_session_id changed'],
-      [!sameList(hello.cipherSuites, first.cipherSuites), 'cipher_suites changed'],
-      [!Buffer.from(hello.compressionMethods).equals(first.compressionMethods), 'compression methods changed'],
-      [!ext.supportedVersions?.includes(ProtocolVersion.tls13), 'TLS 1.3 no longer offered'],
-      [ext.serverName !== first.extensions.serverName, 'server_name changed'],
-      [!sameList(ext.alpn ?? [], first.extensions.alpn ?? []), 'ALPN changed'],
-      [ext.keyShares?.length !== 1 || ext.keyShares[0].group !== this.retry!.group, 'key_share is not the one requested'],
-      [!ext.supportedGroups?.includes(this.retry!.group), 'requested group not in supported_groups'],
-      [ext.cookie === undefined || !constantTimeEqual(ext.cookie, this.retry!.cookie), 'cookie not echoed'],
-      [ext.earlyData, 'early_data after HelloRetryRequest'],
-    ]
-    for (const [failed, why] of problems) if (failed) throw new TlsAlert('illegal_parameter', `second ClientHello: ${why}`)
-    if (!ext.signatureAlgorithms) throw new TlsAlert('missing_extension', 'no signature_algorithms')
+    const problem = [
+      hello.legacyVersion !== first.legacyVersion && 'legacy_version changed',
+      !Buffer.from(hello.random).equals(first.random) && 'random changed',
+      !Buffer.from(hello.sessionId).equals(first.sessionId) && 'legacy_session_id changed',
+      !sameList(hello.cipherSuites, first.cipherSuites) && 'cipher_suites changed',
+      !Buffer.from(hello.compressionMethods).equals(first.compressionMethods) && 'compression methods changed',
+      extensionChange(first.rawExtensions, hello.rawExtensions),
+      (ext.keyShares?.length !== 1 || ext.keyShares[0].group !== this.retry!.group) && 'key_share is not the one requested',
+      (ext.cookie === undefined || !constantTimeEqual(ext.cookie, this.retry!.cookie)) && 'cookie not echoed',
+      ext.earlyData && 'early_data after HelloRetryRequest',
+    ].find(found => found)
+    if (problem) throw new TlsAlert('illegal_parameter', `second ClientHello: ${problem}`)
   }
 
   /** Sends ServerHello..Finished for `hello` (the first ClientHello, or the second after a retry). */
@@ -221,7 +223,8 @@ export class Tls13ServerHandshake implements ServerHandshake {
       flight.push(message)
       this.transcript.add(message)
     }
-    send(encryptedExtensions({ serverNameAcknowledged: ext.serverName !== undefined, alpn, recordSizeLimit: OUR_RECORD_SIZE_LIMIT }))
+    const recordSizeLimit = ext.recordSizeLimit !== undefined ? OUR_RECORD_SIZE_LIMIT : undefined
+    send(encryptedExtensions({ serverNameAcknowledged: ext.serverName !== undefined, alpn, recordSizeLimit }))
     send(certificate13(this.credential.chain))
     const signed = Buffer.concat([Buffer.alloc(64, 0x20), CERTIFICATE_VERIFY_CONTEXT, this.transcript.hash(hashName)])
     send(certificateVerify(scheme, await signWith(this.credential, scheme, signed)))
@@ -294,6 +297,24 @@ export class Tls13ServerHandshake implements ServerHandshake {
     key.fill(0)
     return protection
   }
+}
+
+/** How RFC 8446 §4.1.2 lets a second ClientHello differ from the first in its extensions. */
+const RETRY_MAY_ADD: ReadonlySet<number> = new Set([ExtensionType.cookie, ExtensionType.padding])
+const RETRY_MAY_REMOVE: ReadonlySet<number> = new Set([ExtensionType.earlyData, ExtensionType.padding])
+const RETRY_MAY_CHANGE: ReadonlySet<number> = new Set([ExtensionType.keyShare, ExtensionType.preSharedKey, ExtensionType.padding])
+
+/** The first extension the second ClientHello adds, removes or changes against the rules; undefined if none. */
+function extensionChange(first: readonly RawExtension[], second: readonly RawExtension[]): string | undefined {
+  const before = new Map(first.map(e => [e.type, e.data]))
+  const after = new Map(second.map(e => [e.type, e.data]))
+  for (const type of new Set([...before.keys(), ...after.keys()])) {
+    const [old, now] = [before.get(type), after.get(type)]
+    if (!now && !RETRY_MAY_REMOVE.has(type)) return `extension ${type} removed`
+    if (!old && !RETRY_MAY_ADD.has(type)) return `extension ${type} added`
+    if (old && now && !RETRY_MAY_CHANGE.has(type) && !Buffer.from(old).equals(now)) return `extension ${type} changed`
+  }
+  return undefined
 }
 
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {

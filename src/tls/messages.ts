@@ -114,7 +114,8 @@ export function serverHello13(fields: ServerHelloFields): Buffer {
 export interface EncryptedExtensionsFields {
   serverNameAcknowledged: boolean
   alpn?: string
-  recordSizeLimit: number
+  /** Only when the client offered record_size_limit (RFC 8446 §4.2: never an extension the client did not send). */
+  recordSizeLimit?: number
 }
 
 export function encryptedExtensions(fields: EncryptedExtensionsFields): Buffer {
@@ -122,7 +123,8 @@ export function encryptedExtensions(fields: EncryptedExtensionsFields): Buffer {
     const extensions: Array<[number, (w: Writer) => void]> = []
     if (fields.serverNameAcknowledged) extensions.push([ExtensionType.serverName, () => {}])
     if (fields.alpn !== undefined) extensions.push(alpnExtension(fields.alpn))
-    extensions.push([ExtensionType.recordSizeLimit, e => e.u16(fields.recordSizeLimit)])
+    const recordSizeLimit = fields.recordSizeLimit
+    if (recordSizeLimit !== undefined) extensions.push([ExtensionType.recordSizeLimit, e => e.u16(recordSizeLimit)])
     writeExtensions(w, extensions)
   })
 }

@@ -3,8 +3,8 @@
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto'
 import { CONTENT_TYPE, record, u16, u8, vec8 } from './wire.js'
 
-function hkdfExpandLabel(secret: Buffer, label: string, length: number): Buffer {
-  const info = Buffer.concat([u16(length), vec8(Buffer.from(`tls13 ${label}`)), vec8()])
+export function hkdfExpandLabel(secret: Buffer, label: string, length: number, context: Buffer = Buffer.alloc(0)): Buffer {
+  const info = Buffer.concat([u16(length), vec8(Buffer.from(`tls13 ${label}`)), vec8(context)])
   // HKDF-Expand; one SHA-256 block is enough for the key (16) and the IV (12).
   return createHmac('sha256', secret).update(Buffer.concat([info, u8(1)])).digest().subarray(0, length)
 }

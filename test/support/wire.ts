@@ -1,6 +1,6 @@
 // A small TLS 1.3 and 1.2 wire encoder/decoder for hand-made (and hand-broken) ClientHellos and for reading what the
 // server answers. Written from RFC 8446 sections 4 and 5, RFC 5246 section 7.4 and RFC 8422 section 5.
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { createPublicKey, diffieHellman, generateKeyPairSync, randomBytes } from 'node:crypto'
 
 export const CONTENT_TYPE = { changeCipherSpec: 20, alert: 21, handshake: 22, applicationData: 23 } as const
 
@@ -23,8 +23,14 @@ export const EXTENSION = {
   ecPointFormats: 11,
   signatureAlgorithms: 13,
   alpn: 16,
+  padding: 21,
   extendedMasterSecret: 23,
+  recordSizeLimit: 28,
+  preSharedKey: 41,
+  earlyData: 42,
   supportedVersions: 43,
+  cookie: 44,
+  pskKeyExchangeModes: 45,
   keyShare: 51,
   renegotiationInfo: 0xff01,
 } as const
@@ -145,11 +151,28 @@ export const ext = {
   ecPointFormats: (formats = [0]) => extension(EXTENSION.ecPointFormats, vec8(...formats.map(u8))),
   extendedMasterSecret: () => extension(EXTENSION.extendedMasterSecret, Buffer.alloc(0)),
   renegotiationInfo: (renegotiatedConnection = Buffer.alloc(0)) => extension(EXTENSION.renegotiationInfo, vec8(renegotiatedConnection)),
+  recordSizeLimit: (limit: number) => extension(EXTENSION.recordSizeLimit, u16(limit)),
+  // psk_dhe_ke (1) by default.
+  pskKeyExchangeModes: (modes = [1]) => extension(EXTENSION.pskKeyExchangeModes, vec8(...modes.map(u8))),
+  // One made-up identity with a made-up 32-byte binder: well-formed, but no server knows it (RFC 8446 4.2.11).
+  preSharedKey: () => extension(EXTENSION.preSharedKey, Buffer.concat([vec16(vec16(randomBytes(16)), randomBytes(4)), vec16(vec8(randomBytes(32)))])),
+  earlyData: () => extension(EXTENSION.earlyData, Buffer.alloc(0)),
+  cookie: (cookie: Buffer) => extension(EXTENSION.cookie, vec16(cookie)),
+  padding: (length: number) => extension(EXTENSION.padding, Buffer.alloc(length)),
 }
 
 export function x25519PublicKey(): Buffer {
   const { publicKey } = generateKeyPairSync('x25519', { publicKeyEncoding: { format: 'jwk' } })
   return Buffer.from(publicKey.x!, 'base64url')
+}
+
+// An X25519 key pair for a client that finishes the handshake: the public key as sent in key_share, and the shared
+// secret with the server's share.
+export function x25519KeyPair(): { publicKey: Buffer; sharedSecret: (serverShare: Buffer) => Buffer } {
+  const { publicKey, privateKey } = generateKeyPairSync('x25519', { publicKeyEncoding: { format: 'jwk' } })
+  const sharedSecret = (serverShare: Buffer) =>
+    diffieHellman({ privateKey, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: serverShare.toString('base64url') }, format: 'jwk' }) })
+  return { publicKey: Buffer.from(publicKey.x!, 'base64url'), sharedSecret }
 }
 
 export function p256PublicKey(): Buffer {
@@ -159,6 +182,9 @@ export function p256PublicKey(): Buffer {
 
 export interface ClientHelloFields {
   legacyVersion?: number
+  // Default: fresh random values (a second ClientHello after a HelloRetryRequest repeats the first's).
+  random?: Buffer
+  sessionId?: Buffer
   cipherSuites?: number[]
   // Default: null only.
   compressionMethods?: number[]
@@ -178,8 +204,8 @@ export function standardExtensions(): Buffer[] {
 export function clientHello(fields: ClientHelloFields = {}): Buffer {
   const body = Buffer.concat([
     u16(fields.legacyVersion ?? 0x0303),
-    randomBytes(32),
-    vec8(randomBytes(32)), // legacy_session_id, as middlebox-compatible clients send
+    fields.random ?? randomBytes(32),
+    vec8(fields.sessionId ?? randomBytes(32)), // legacy_session_id, as middlebox-compatible clients send
     vec16(...(fields.cipherSuites ?? Object.values(SUITE_CODE)).map(u16)),
     vec8(...(fields.compressionMethods ?? [0]).map(u8)), // legacy_compression_methods
     vec16(...(fields.extensions ?? standardExtensions())),
@@ -243,6 +269,10 @@ export interface ServerHelloInfo {
   version?: number
   // The selected group (HRR: the group the server asks for).
   group?: number
+  // The server's key_share key_exchange (absent in an HRR).
+  keyExchange?: Buffer
+  // The cookie of an HRR.
+  cookie?: Buffer
 }
 
 // body: the ServerHello handshake body, without the 4-byte message header.
@@ -265,12 +295,19 @@ export function parseServerHello(body: Buffer): ServerHelloInfo {
     cipherSuite,
     version: versions?.readUInt16BE(0),
     group: keyShare?.readUInt16BE(0),
+    keyExchange: keyShare && keyShare.length > 2 ? keyShare.subarray(4, 4 + keyShare.readUInt16BE(2)) : undefined,
+    cookie: extensions.get(EXTENSION.cookie)?.subarray(2),
   }
+}
+
+// body: the EncryptedExtensions handshake body. Returns its extensions by type.
+export function encryptedExtensions(body: Buffer): Map<number, Buffer> {
+  return parseExtensions(body.subarray(2, 2 + body.readUInt16BE(0)))
 }
 
 // body: the EncryptedExtensions handshake body. Returns the selected ALPN protocol, or null.
 export function alpnFromEncryptedExtensions(body: Buffer): string | null {
-  const alpn = parseExtensions(body.subarray(2, 2 + body.readUInt16BE(0))).get(EXTENSION.alpn)
+  const alpn = encryptedExtensions(body).get(EXTENSION.alpn)
   return alpn ? alpn.subarray(3, 3 + alpn[2]!).toString() : null
 }
 
