@@ -1,10 +1,13 @@
 // Real TLS 1.2 clients (openssl s_client, gnutls-cli, curl, node:tls, python3 ssl) through titus on node to an echo
 // backend: every suite x group x certificate type, version negotiation and the downgrade sentinel, extended master
-// secret, renegotiation refused, ALPN.
+// secret (and the legacy master secret when allowed), DHE with each kind of dhgroup, renegotiation refused, ALPN.
+import { getDiffieHellman } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { createCertSet, type CertKind } from './support/certs.js'
 import { startEchoBackend } from './support/backends.js'
-import { CLIENT12_NAMES, CLIENTS12, gnutlsClient, nodeClient, opensslClient, pythonClient, type Client12Name } from './support/clients.js'
+import { CLIENT12_NAMES, CLIENTS12, gnutlsClient, nodeClient, opensslClient, pythonClient, type Client12Name, type OpensslResult } from './support/clients.js'
 import { rawExchange } from './support/raw.js'
 import { startTitus, type Titus } from './support/titus.js'
 import {
@@ -20,6 +23,7 @@ import {
   parseHandshakeMessages,
   parseRecords,
   parseServerHello,
+  parseServerKeyExchange12,
   record,
   u8,
   vec8,
@@ -179,6 +183,49 @@ t.test('extended master secret (RFC 7627)', async t => {
   t.equal(legacy.end, 'until', 'with extended-master-secret no, a client without EMS is served')
   const hello = parseRecords(legacy.bytes).records.flatMap(r => parseHandshakeMessages(r.body)).find(m => m.type === HANDSHAKE_TYPE.serverHello)
   t.notOk(hello && parseServerHello(hello.body).extensions.includes(EXTENSION.extendedMasterSecret), 'and gets no EMS extension back')
+
+  // A real client without EMS: the default refuses it, and with extended-master-secret no both sides must agree on the
+  // legacy master secret (RFC 5246 8.1) for the Finished messages and the echo to come through.
+  const noEms = { caFile: certs.caFile, tls12: true, priority: ['%NO_SESSION_HASH'] }
+  const refused = await gnutlsClient(t, { ...noEms, port: titus.port })
+  t.equal(refused.alert, ALERT.handshakeFailure, 'gnutls with %NO_SESSION_HASH gets handshake_failure by default', { detail: refused.detail })
+  const served = await gnutlsClient(t, { ...noEms, port: relaxed.port })
+  t.ok(served.ok, 'and with extended-master-secret no it is served: verified chain, byte-exact echo', { detail: served.detail })
+  t.equal(served.version, 'TLSv1.2', { detail: served.detail })
+})
+
+t.test('TLS 1.2 DHE with larger RFC 7919 groups, RFC 3526 group 15 and a PEM parameters file', async t => {
+  const suite = 'TLS_DHE_RSA_WITH_AES_128_GCM_SHA256'
+  const rsa = { backendPort: echo.port, key: certs.leaves.rsa.key, cert: certs.leaves.rsa.chain }
+  // Group 15 for clients that negotiate no RFC 7919 group (OpenSSL 3.0 offers none in TLS 1.2), ffdhe for gnutls.
+  const named = await startTitus(t, { ...rsa, args: ['--dhgroup', '15:ffdhe3072:ffdhe4096'] })
+  const pemFile = fileURLToPath(new URL('./fixtures/config/dh-ffdhe2048.pem', import.meta.url))
+  const fromFile = await startTitus(t, { ...rsa, args: ['--dhgroup', pemFile] })
+
+  for (const group of ['ffdhe3072', 'ffdhe4096'] as const) {
+    const r = await gnutlsClient(t, { port: named.port, caFile: certs.caFile, tls12: true, suite, groups: [group] })
+    t.ok(r.ok, `gnutls offering only ${group}: verified chain, byte-exact echo`, { detail: r.detail })
+    t.equal(r.suite, suite, { detail: r.detail })
+    t.equal(r.group, group, `gnutls reports ${group}`, { detail: r.detail })
+  }
+
+  // The prime in the ServerKeyExchange, as s_client traced it.
+  const primeOf = (r: OpensslResult) => {
+    const message = r.trace.find(m => m.direction === 'received' && m.content === 'Handshake' && m.bytes[0] === HANDSHAKE_TYPE.serverKeyExchange)
+    const params = message && parseServerKeyExchange12(message.bytes.subarray(4), 'DHE')
+    return params?.kind === 'DHE' ? params.p : undefined
+  }
+  const group15 = await opensslClient(t, { port: named.port, caFile: certs.caFile, tls12: true, suite })
+  t.ok(group15.ok, 'openssl with dhgroup 15: verified chain, byte-exact echo', { detail: group15.detail })
+  t.match(group15.detail, /Server Temp Key: DH, 3072 bits/, 'openssl reports a 3072-bit DH key')
+  t.ok(primeOf(group15)?.equals(getDiffieHellman('modp15').getPrime()), "the prime is RFC 3526's 3072-bit MODP group (node's modp15)")
+
+  const pem = await opensslClient(t, { port: fromFile.port, caFile: certs.caFile, tls12: true, suite })
+  t.ok(pem.ok, 'openssl with dhgroup from a PEM file: verified chain, byte-exact echo', { detail: pem.detail })
+  t.match(pem.detail, /Server Temp Key: DH, 2048 bits/, 'openssl reports a 2048-bit DH key')
+  const pemDer = Buffer.from(readFileSync(pemFile, 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64')
+  const prime = primeOf(pem)
+  t.ok(prime && prime.length === 256 && pemDer.includes(prime), 'the prime is the one in the PEM file')
 })
 
 t.test('renegotiation is refused with a no_renegotiation warning, as OpenSSL 3 does', async t => {

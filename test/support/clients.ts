@@ -267,12 +267,18 @@ function suite12OfGnutls(kx: string, signature: string, cipher: string): Suite12
   return SUITE12_NAMES.find(s => s === `TLS_${kx}_${auth}_WITH_${name}`)
 }
 
-export async function gnutlsClient(t: Teardown, options: ClientOptions): Promise<ClientResult> {
+export interface GnutlsOptions extends ClientOptions {
+  // Further priority string items, e.g. %NO_SESSION_HASH (no extended master secret).
+  priority?: string[]
+}
+
+export async function gnutlsClient(t: Teardown, options: GnutlsOptions): Promise<ClientResult> {
   const log = join(tmpdir(), `titus-gnutls-${randomBytes(6).toString('hex')}.txt`)
   const priority = [
     options.tls12 ? 'NORMAL:-VERS-ALL:+VERS-TLS1.2' : 'NORMAL:-VERS-ALL:+VERS-TLS1.3',
     ...(options.groups ? ['-GROUP-ALL', ...options.groups.map(g => `+GROUP-${GNUTLS_GROUP[g]}`)] : []),
     ...(isSuite12(options.suite) ? gnutlsPriority12(options.suite) : options.suite ? ['-CIPHER-ALL', `+${GNUTLS_CIPHER[options.suite]}`] : []),
+    ...(options.priority ?? []),
   ].join(':')
   const input = options.input ?? defaultInput()
   const args = [
