@@ -1,21 +1,27 @@
 // Hostile and broken input on the wire: titus must answer with the exact alert RFC 8446 asks for, close, keep
 // serving the next connection, and leave no process behind.
 import t, { type Test } from 'tap'
+import { randomBytes } from 'node:crypto'
+import { connect } from 'node:net'
+import { HandMadeClient13 } from './support/client13.js'
 import { createCertSet } from './support/certs.js'
 import { startEchoBackend } from './support/backends.js'
 import { nodeClient } from './support/clients.js'
 import { sleep } from './support/process.js'
-import { rawExchange, startRecordProxy } from './support/raw.js'
+import { rawExchange, startRecordProxy, type RawOutcome } from './support/raw.js'
 import { openRecord, parseKeyLog, sealRecord, trafficKeys } from './support/record-crypto.js'
 import { startTitus } from './support/titus.js'
 import {
   ALERT,
   CONTENT_TYPE,
+  EXTENSION,
   GROUP_CODE,
   HANDSHAKE_TYPE,
   SUITE_CODE,
   clientHello,
+  encryptedExtensions,
   ext,
+  handshakeMessage,
   nameOfAlert,
   p256PublicKey,
   parseHandshakeMessages,
@@ -65,6 +71,51 @@ async function expectServerHello(t: Test, payload: Buffer | Buffer[]) {
 }
 
 const handshakeRecord = (body: Buffer, version = 0x0301) => record(CONTENT_TYPE.handshake, body, version)
+
+// A hand-made client's session with titus: its hello, then, once the server's Finished is in, its Finished and what
+// `after` returns; reads until `done` holds for the client, titus closes, or 5 s pass. Rejects if titus's handshake
+// does not verify.
+function handMadeSession(client: HandMadeClient13, after: (client: HandMadeClient13) => Buffer[], done: (client: HandMadeClient13) => boolean = () => false) {
+  return new Promise<RawOutcome['end']>((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: titus.port })
+    let sentFinished = false
+    let ended = false
+    const finish = (end: RawOutcome['end'], err?: unknown) => {
+      if (ended) return
+      ended = true
+      clearTimeout(timer)
+      socket.destroy()
+      if (err) reject(err)
+      else resolve(end)
+    }
+    const timer = setTimeout(() => finish('timeout'), 5000)
+    socket.on('connect', () => socket.write(client.helloRecord))
+    socket.on('data', (b: Buffer) => {
+      try {
+        client.receive(b)
+      } catch (err) {
+        return finish('reset', err)
+      }
+      if (client.serverFinished && !sentFinished) {
+        sentFinished = true
+        socket.write(Buffer.concat([client.finishedRecord(), ...after(client)]))
+      }
+      if (done(client)) finish('until')
+    })
+    socket.on('end', () => finish('fin'))
+    socket.on('error', () => finish('reset'))
+  })
+}
+
+// After the handshake titus's alerts are protected: the hand-made client reads them.
+async function expectAlertAfterHandshake(t: Test, after: (client: HandMadeClient13) => Buffer[], description: number) {
+  const client = new HandMadeClient13()
+  const end = await handMadeSession(client, after)
+  t.ok(client.serverFinished, 'the handshake got as far as our Finished')
+  t.equal(nameOfAlert(client.alert), nameOfAlert(description), `a fatal ${nameOfAlert(description)} alert`)
+  t.not(end, 'timeout', 'and titus closed the connection')
+  await stillServes(t)
+}
 
 t.test('record layer', async t => {
   t.test('HTTP instead of TLS: unexpected_message (not a record type)', t =>
@@ -144,6 +195,82 @@ t.test('ClientHello contents', async t => {
 
   t.test('the suites are fine when one TLS 1.3 suite is among them', t =>
     expectServerHello(t, handshakeRecord(clientHello({ cipherSuites: [0xc02f, SUITE_CODE.TLS_CHACHA20_POLY1305_SHA256] }))))
+
+  t.test('pre_shared_key not the last extension: illegal_parameter', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: [versions, groups, sigalgs, ext.pskKeyExchangeModes(), ext.preSharedKey(), keyShare] })), ALERT.illegalParameter))
+
+  t.test('pre_shared_key without psk_key_exchange_modes: missing_extension', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: [versions, groups, sigalgs, keyShare, ext.preSharedKey()] })), ALERT.missingExtension))
+
+  t.test('two bytes after the extensions: decode_error', t => {
+    const hello = clientHello()
+    return expectAlert(t, handshakeRecord(handshakeMessage(HANDSHAKE_TYPE.clientHello, Buffer.concat([hello.subarray(4), Buffer.of(0, 0)]))), ALERT.decodeError)
+  })
+
+  const ffdhe2048Only = (share: Buffer) => [versions, ext.supportedGroups([GROUP_CODE.ffdhe2048]), sigalgs, ext.keyShare([{ group: GROUP_CODE.ffdhe2048, key: share }])]
+  t.test('an ffdhe2048 key share of 255 bytes: illegal_parameter', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: ffdhe2048Only(randomBytes(255)) })), ALERT.illegalParameter))
+
+  t.test('an ffdhe2048 key share of value 1: illegal_parameter', t => {
+    const one = Buffer.alloc(256)
+    one[255] = 1
+    return expectAlert(t, handshakeRecord(clientHello({ extensions: ffdhe2048Only(one) })), ALERT.illegalParameter)
+  })
+
+  t.test('the control: a real ffdhe2048 key share gets a ServerHello', t => {
+    // 2^255 mod p, well inside (1, p - 1).
+    const share = Buffer.alloc(256)
+    share[224] = 0x80
+    return expectServerHello(t, handshakeRecord(clientHello({ extensions: ffdhe2048Only(share) })))
+  })
+
+  t.test('a key share for a group not in supported_groups: illegal_parameter', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: [versions, groups, sigalgs, ext.keyShare([{ group: GROUP_CODE.secp256r1, key: p256PublicKey() }])] })), ALERT.illegalParameter))
+
+  t.test('supported_versions with no version titus knows: protocol_version', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: [ext.supportedVersions([0x0305, 0x7f1c, 0x0302]), groups, sigalgs, keyShare] })), ALERT.protocolVersion))
+
+  t.test('a first handshake message of unknown type 99: unexpected_message', t =>
+    expectAlert(t, handshakeRecord(handshakeMessage(99, clientHello().subarray(4))), ALERT.unexpectedMessage))
+
+  t.test('a handshake message header claiming 64 KiB + 1 bytes: decode_error, before the body arrives', t =>
+    expectAlert(t, handshakeRecord(Buffer.concat([Buffer.of(HANDSHAKE_TYPE.clientHello, 0x01, 0x00, 0x01), clientHello().subarray(4)])), ALERT.decodeError))
+
+  t.test('record_size_limit below 64: illegal_parameter', t =>
+    expectAlert(t, handshakeRecord(new HandMadeClient13([ext.recordSizeLimit(63)]).hello), ALERT.illegalParameter))
+})
+
+t.test('record_size_limit (RFC 8449) with a hand-made client: only when offered, and then obeyed', async t => {
+  const plain = new HandMadeClient13()
+  const end = await handMadeSession(plain, c => [c.seal(CONTENT_TYPE.applicationData, Buffer.from('ping'))], c => Buffer.concat(c.applicationData).length >= 4)
+  t.equal(end, 'until', 'handshake and echo through the backend')
+  t.equal(Buffer.concat(plain.applicationData).toString(), 'ping')
+  const ee = plain.messages.find(m => m.type === HANDSHAKE_TYPE.encryptedExtensions)
+  t.notOk(ee && encryptedExtensions(ee.body).has(EXTENSION.recordSizeLimit), 'not offered: not in EncryptedExtensions')
+
+  const limit = 256
+  const data = randomBytes(5000)
+  const limited = new HandMadeClient13([ext.recordSizeLimit(limit)])
+  const limitedEnd = await handMadeSession(limited, c => [c.seal(CONTENT_TYPE.applicationData, data)], c => Buffer.concat(c.applicationData).length >= data.length)
+  t.equal(limitedEnd, 'until', 'handshake and echo of 5000 bytes through the backend')
+  t.same(Buffer.concat(limited.applicationData), data, 'byte-exact')
+  const eeLimited = limited.messages.find(m => m.type === HANDSHAKE_TYPE.encryptedExtensions)
+  t.equal(eeLimited && encryptedExtensions(eeLimited.body).get(EXTENSION.recordSizeLimit)?.readUInt16BE(0), 2 ** 14 + 1, 'offered: titus answers with 2^14 + 1')
+  // RFC 8449 §4: in TLS 1.3 the limit covers the inner plaintext and its content type, i.e. the record less its 16-byte tag.
+  const protectedRecords = limited.serverRecords.filter(r => r.type === CONTENT_TYPE.applicationData)
+  t.ok(protectedRecords.length >= data.length / limit, `${protectedRecords.length} protected records`)
+  t.ok(protectedRecords.every(r => r.body.length - 16 <= limit), `none over ${limit}: the largest holds ${Math.max(...protectedRecords.map(r => r.body.length - 16))}`)
+})
+
+t.test('after the handshake', async t => {
+  t.test('a record that does not authenticate: bad_record_mac', t =>
+    expectAlertAfterHandshake(t, () => [record(CONTENT_TYPE.applicationData, randomBytes(40))], ALERT.badRecordMac))
+
+  t.test('a KeyUpdate with request_update 2: illegal_parameter', t =>
+    expectAlertAfterHandshake(t, c => [c.seal(CONTENT_TYPE.handshake, handshakeMessage(HANDSHAKE_TYPE.keyUpdate, Buffer.of(2)))], ALERT.illegalParameter))
+
+  t.test('a change_cipher_spec: unexpected_message', t =>
+    expectAlertAfterHandshake(t, () => [record(CONTENT_TYPE.changeCipherSpec, Buffer.of(1))], ALERT.unexpectedMessage))
 })
 
 t.test('with tlsv1.2 no, a hello without supported_versions gets protocol_version', async t => {
