@@ -1,7 +1,7 @@
 // A hand-made TLS 1.2 client for the AES-128-GCM-SHA256 suites with ECDHE (x25519, P-256) or DHE, written from RFC 5246,
 // 7627, 8422 and 5288 rather than from titus. It runs the handshake one step at a time over a raw socket, so that a
 // test can send any client message broken, early, twice or not at all, and read exactly what titus answers.
-import { createDiffieHellman, createECDH, createHash, createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto'
+import { createDiffieHellman, createECDH, createHash } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import type { Teardown } from './certs.js'
 import { finishedVerifyData12, openRecord12, sealRecord12, tls12Keys, type Tls12Keys } from './record-crypto.js'
@@ -18,6 +18,7 @@ import {
   record,
   vec16,
   vec8,
+  x25519KeyPair,
   type ServerHelloInfo,
   type ServerKeyExchangeParams,
   type TlsRecord,
@@ -53,9 +54,8 @@ function keyShareFor(params: ServerKeyExchangeParams): { publicValue: Buffer; pr
     } }
   }
   if (params.group === GROUP_CODE.x25519) {
-    const { publicKey, privateKey } = generateKeyPairSync('x25519')
-    const peer = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: params.publicKey.toString('base64url') }, format: 'jwk' })
-    return { publicValue: Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'), preMasterSecret: () => diffieHellman({ privateKey, publicKey: peer }) }
+    const { publicKey, sharedSecret } = x25519KeyPair()
+    return { publicValue: publicKey, preMasterSecret: () => sharedSecret(params.publicKey) }
   }
   if (params.group === GROUP_CODE.secp256r1) {
     const ecdh = createECDH('prime256v1')
