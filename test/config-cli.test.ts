@@ -2,7 +2,7 @@
 // config-directory (a hidden file in it skipped); the printed effective configuration shows each value, and read back
 // with --check-config it prints itself again.
 import t, { type Test } from 'tap'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,7 +11,8 @@ import { createCertSet, type CertSet } from './support/certs.js'
 import { run } from './support/process.js'
 import { TITUS_BUNDLE } from './support/titus.js'
 
-const DH_PEM = fileURLToPath(new URL('./fixtures/config/dh-ffdhe2048.pem', import.meta.url))
+const FIXTURES = fileURLToPath(new URL('./fixtures/config/', import.meta.url))
+const DH_PEM = join(FIXTURES, 'dh-ffdhe2048.pem')
 const certs = createCertSet(t)
 
 // A directory for one case's files: the certificates copied in (so that files can name them relatively), a DH
@@ -271,4 +272,46 @@ t.test('config-directory: files in lexical order, mixed formats, hidden files an
   const printed = await checkEffective(t, dir, join(dir, 'titus.conf'))
   t.match(printed, `# vhost 2, from ${join(dir, 'conf.d/30-vhosts.toml')}:1`)
   t.notMatch(printed, /hidden|666/)
+})
+
+// titus 0.4 installations chroot into /var/empty, which must exist and be root's: made for this test if it is missing.
+function varEmpty(t: Test): void {
+  if (existsSync('/var/empty')) return
+  mkdirSync('/var/empty', { mode: 0o555 })
+  t.teardown(() => rmdirSync('/var/empty'))
+}
+
+t.test('a file in the layout of a titus 0.4 installation loads as it is, and with its TLS lines uncommented', async t => {
+  varEmpty(t)
+  const file = join(FIXTURES, 'titus-0.4.conf')
+  const keys = { key: [join(FIXTURES, 'keys/server.key')], cert: [join(FIXTURES, 'keys/server.crt')], backend: ['127.0.0.1'] }
+  const tlsDefaults = { 'ciphersuites': ['TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256'], 'ecdhcurve': ['x25519:secp256r1:secp384r1'], 'dhgroup': ['ffdhe2048:ffdhe3072'], 'honor-client-cipher-order': ['no'], 'tlsv1.2': ['yes'], 'tlsv1.3': ['yes'] }
+  const entries = parseTitusConf(await checkConfig(t, file), 'printed')
+  t.match(settings(entries, undefined), {
+    'listen': ['[::]:443'], 'daemon': ['no'], 'min-spare-children': ['3'], 'max-children': ['250'], 'max-handshake-time': ['15'], 'chroot': ['/var/empty'],
+    'network-user': ['titus-net'], 'network-group': ['nogroup'], 'keyserver-user': ['titus-keys'], 'keyserver-group': ['nogroup'],
+  })
+  t.match(settings(entries, 1), { 'sni-name': ['mail.example.net'], ...keys, 'backend-port': ['8081'], ...tlsDefaults })
+  t.match(settings(entries, 2), { 'local-address': ['127.0.0.1'], 'sni-name': ['""'], ...keys, 'backend-port': ['8082'], ...tlsDefaults })
+  t.same(Object.keys(settings(entries, 3)).filter(name => ['local-address', 'local-port', 'sni-name'].includes(name)), [], 'the last vhost matches everything')
+  t.match(settings(entries, 3), { ...keys, 'backend-port': ['8080'], ...tlsDefaults })
+
+  // A titus 0.4 user who turns the TLS lines on; the copy names the fixture's keys absolutely.
+  const dir = mkdtempSync(join(tmpdir(), 'titus-config-0.4-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const uncommented = readFileSync(file, 'utf8').replaceAll(/^#(ciphers|dhgroup|ecdhcurve|compression|sslv3|tlsv1|honor-client-cipher-order)\b/gm, '$1')
+  t.not(uncommented, readFileSync(file, 'utf8'))
+  writeFileSync(join(dir, 'titus.conf'), uncommented.replaceAll(/\tkeys\//g, `\t${FIXTURES}keys/`))
+  const tls = parseTitusConf(await checkConfig(t, join(dir, 'titus.conf')), 'printed')
+  for (const vhost of [1, 2, 3]) {
+    t.match(settings(tls, vhost), {
+      ...keys,
+      // Only the AEAD suites titus implements that fit the EC key's family and the RSA one, in the order given.
+      'ciphers': ['ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384'],
+      'ecdhcurve': ['secp256r1'],
+      'dhgroup': ['14'],
+      'honor-client-cipher-order': ['no'],
+      'tlsv1.2': ['yes'],
+    }, `vhost ${vhost}`)
+  }
 })
