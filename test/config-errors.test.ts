@@ -2,7 +2,7 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { COMMAND_LINE, ConfigError, EXIT_CONFIG, loadConfig, type ConfigEntry } from '../src/config/index.js'
@@ -178,6 +178,15 @@ t.test('start-up refuses a junk key with the configuration error, before the key
   const r = spawnSync(process.execPath, [BUNDLE, '--config', conf], { encoding: 'utf8', timeout: 30_000 })
   t.equal(r.status, EXIT_CONFIG, r.stderr)
   t.equal(r.stderr, `titus: ${conf}:3: key: ${join(dir, 'junk.key')} is not a usable private key: ${/: (error:[^\n]*)/.exec(r.stderr)?.[1]}\n`, 'one line, no keyserver start, no stack trace')
+})
+
+t.test('start-up refuses a certificate file that also holds the private key, naming the file', { skip: !existsSync(BUNDLE) && 'dist/titus.js not built' }, async t => {
+  const dir = t.testdir({ 'combined.pem': readFileSync(FIXTURE_CERT, 'utf8') + readFileSync(FIXTURE_KEY, 'utf8') })
+  const conf = join(dir, 'titus.conf')
+  writeFileSync(conf, withCredentials(FIXTURE_KEY, join(dir, 'combined.pem')).replace('port 1', 'listen 127.0.0.1:0'))
+  const r = spawnSync(process.execPath, [BUNDLE, '--config', conf], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(r.status, EXIT_CONFIG, r.stderr)
+  t.equal(r.stderr, `titus: ${conf}:4: cert: ${join(dir, 'combined.pem')}: certificate file contains a PRIVATE KEY block; keep the key in its own file\n`)
 })
 
 t.test('a key no TLS 1.2 suite fits: a warning while TLS 1.3 is on, an error without it', { skip: !existsSync(BUNDLE) && 'dist/titus.js not built' }, async t => {
