@@ -70,12 +70,12 @@ t.test('describeConfig round-trips: dump, parse, resolve gives the same configur
     ['example.conf', load(join(FIXTURES, 'example.conf'))],
     ['implicit vhost, every option off its default', loadConfig(cli(
       ['listen', '127.0.0.1:0'], ['listen', '[::1]:8443'], ['daemon', 'yes'], ['pid-file', '/run/titus.pid'], ['transparent', 'backend-only'],
-      ['min-spare-children', '0'], ['max-children', '7'], ['max-handshake-time', '3'], ['network-user', 'n'], ['network-group', 'ng'],
+      ['min-spare-children', '0'], ['max-children', '7'], ['max-handshake-time', '3'], ['shutdown-timeout', '0'], ['network-user', 'n'], ['network-group', 'ng'],
       ['keyserver-user', 'k'], ['keyserver-group', 'kg'], ['chroot', '/'], ['isolation', 'pooled'], ['log-format', 'json'],
       ['key', KEY], ['cert', CERT], ['backend', 'backend.internal'], ['backend-port', '80'], ['ciphers', 'CHACHA20:ECDSA'],
       ['ciphersuites', 'TLS_CHACHA20_POLY1305_SHA256'], ['honor-client-cipher-order', 'yes'], ['dhgroup', '16:ffdhe4096:ffdhe2048'],
       ['ecdhcurve', 'secp384r1,x25519'], ['alpn', 'h2,http/1.1'], ['tlsv1.2', 'no'], ['compression', 'no'], ['sslv3', 'no'],
-      ['tlsv1', 'no'], ['tlsv1.1', 'no'],
+      ['tlsv1', 'no'], ['tlsv1.1', 'no'], ['extended-master-secret', 'no'],
     ))],
     ['transparent yes', loadConfig(cli(['port', '443'], ['transparent', 'yes'], ['key', KEY], ['cert', CERT], ['tlsv1.3', 'off']))],
   ]
