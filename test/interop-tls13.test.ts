@@ -3,9 +3,10 @@
 import t from 'tap'
 import { CERT_KINDS, createCertSet, type CertKind } from './support/certs.js'
 import { startEchoBackend, startSinkSourceBackend } from './support/backends.js'
-import { CLIENTS, CLIENT_NAMES, curlClient, gnutlsClient, keyUpdates, nodeClient, nodeTransfer, opensslClient, type ClientName } from './support/clients.js'
+import { CLIENT_NAMES, curlClient, gnutlsClient, keyUpdates, nodeClient, nodeTransfer, opensslClient } from './support/clients.js'
+import { rotatingClient, runTls13Matrix, type Tls13Combo } from './support/matrix.js'
 import { startTitus, type Titus } from './support/titus.js'
-import { ALERT, GROUP_NAMES, SUITE_NAMES, type GroupName, type SuiteName } from './support/wire.js'
+import { ALERT, GROUP_NAMES, SUITE_NAMES } from './support/wire.js'
 
 const ALL_GROUPS = ['--ecdhcurve', 'x25519:secp256r1:secp384r1', '--dhgroup', 'ffdhe2048:ffdhe3072:ffdhe4096']
 
@@ -17,32 +18,14 @@ t.test('every group x suite x certificate type, each with a real client', async 
     await Promise.all(CERT_KINDS.map(async kind => [kind, await startTitus(t, { backendPort: echo.port, key: certs.leaves[kind].key, cert: certs.leaves[kind].chain, args: ALL_GROUPS })])),
   ) as Record<CertKind, Titus>
 
-  const combos: { group: GroupName; suite: SuiteName; kind: CertKind; client: ClientName }[] = []
+  const combos: Tls13Combo[] = []
   GROUP_NAMES.forEach((group, g) =>
     SUITE_NAMES.forEach((suite, s) =>
       // Rotating over clients gives each client every suite and every certificate type in every group.
-      CERT_KINDS.forEach((kind, k) => combos.push({ group, suite, kind, client: CLIENT_NAMES[(g + s + k) % CLIENT_NAMES.length]! })),
+      CERT_KINDS.forEach((kind, k) => combos.push({ group, suite, kind, client: rotatingClient(g + s + k) })),
     ),
   )
-
-  const covered = new Set<string>()
-  const queue = [...combos]
-  const worker = async () => {
-    for (let combo = queue.shift(); combo; combo = queue.shift()) {
-      const { group, suite, kind, client } = combo
-      const r = await CLIENTS[client](t, { port: servers[kind].port, caFile: certs.caFile, groups: [group], suite })
-      const label = `${client} ${group} ${suite} ${kind}`
-      t.ok(r.ok, `${label}: verified chain, byte-exact echo`, { detail: r.detail })
-      t.equal(r.suite, suite, `${label}: suite`)
-      // curl cannot tell the group; it offered only this one, so success means it was used.
-      if (client !== 'curl') t.equal(r.group, group, `${label}: group`)
-      if (r.ok) {
-        covered.add(`${client}:${suite}`)
-        covered.add(`${client}:${kind}`)
-      }
-    }
-  }
-  await Promise.all([worker(), worker(), worker()])
+  const covered = await runTls13Matrix(t, combos, servers, certs.caFile)
   for (const client of CLIENT_NAMES)
     for (const item of [...SUITE_NAMES, ...CERT_KINDS]) t.ok(covered.has(`${client}:${item}`), `${client} succeeded with ${item}`)
 })
