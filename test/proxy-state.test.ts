@@ -133,3 +133,19 @@ t.test('listen forms', async t => {
   const v4 = await nodeClient(t, { port: titus.port, caFile: certs.caFile })
   t.ok(v4.ok, 'the IPv4 listener still serves', { detail: v4.detail })
 })
+
+t.test('0.0.0.0 and [::] on the same port: [::] becomes IPv6 only and both serve', async t => {
+  const echo = await startEchoBackend(t)
+  const probe = createServer().listen(0, '127.0.0.1')
+  await once(probe, 'listening')
+  const port = (probe.address() as AddressInfo).port
+  probe.close()
+  const titus = await startTitus(t, { backendPort: echo.port, key: leaf.key, cert: leaf.chain, args: ['--listen', `0.0.0.0:${port}`, '--listen', `[::]:${port}`] })
+  await titus.waitForLog(new RegExp(`listening on \\[::\\]:${port}`))
+  for (const [host, label] of [['127.0.0.1', 'IPv4 on 0.0.0.0'], ['::1', 'IPv6 on [::]']] as const) {
+    const client = await connectClient(port, host)
+    client.tls.end(`via ${label}`)
+    await client.sawEnd
+    t.equal(client.received(), `via ${label}`, `${label} serves`)
+  }
+})

@@ -58,7 +58,9 @@ export class Supervisor {
       const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, socket => this.accept(socket))
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
-        server.listen({ host, port, ipv6Only: false }, () => {
+        // [::] is dual-stack, unless an IPv4 listener shares its port: then each family has a socket of its own.
+        const ipv6Only = host === '::' && port !== 0 && this.config.listen.some(l => l.port === port && !l.host.includes(':'))
+        server.listen({ host, port, ipv6Only }, () => {
           server.off('error', reject)
           resolve()
         })
