@@ -50,7 +50,8 @@ export function resolvePolicy(policy: TlsPolicy, base: ResolvedPolicy = DEFAULT_
   if (policy.dhParams) checkDhParameters(policy.dhParams)
   return {
     versions,
-    // Suites whose AEAD this runtime lacks (ChaCha20-Poly1305 on Bun) are silently not offered.
+    // Suites whose AEAD this runtime cannot provide are not offered (today every runtime has all three: the
+    // provider falls back to @noble/ciphers for ChaCha20-Poly1305 where node:crypto lacks it, as on Bun).
     cipherSuites: suites.filter(suite => aeadAvailable(TLS13_SUITES.get(suite)!.aead)),
     cipherSuites12: suites12.filter(suite => aeadAvailable(TLS12_SUITES.get(suite)!.aead)),
     groups,
