@@ -6,7 +6,9 @@ import type { FromKeyserver, ToKeyserver } from '../ipc/messages.js'
 import { checkSignPayload, SIGNATURES_PER_CONNECTION } from './policy.js'
 
 export function runKeyserver(): void {
-  const signers = new Map<number, Signer>()
+  // generation → vhost → signer. A reload adds a generation; the previous ones stay until the supervisor retires
+  // them, so that a handshake in flight is signed with the key that goes with the certificate it was sent.
+  const generations = new Map<number, Map<number, Signer>>()
   const used = new Map<number, number>() // connection id → signatures made
   const send = (m: FromKeyserver) => process.send!(m)
 
@@ -14,11 +16,15 @@ export function runKeyserver(): void {
     const m = raw as ToKeyserver
     switch (m.t) {
       case 'keys': {
-        signers.clear()
-        for (const { vhost, pem } of m.keys) signers.set(vhost, createLocalSigner(pem))
-        send({ t: 'ready', schemes: [...signers].map(([vhost, s]) => ({ vhost, schemes: [...s.schemes] })) })
+        const signers = new Map(m.keys.map(({ vhost, pem }) => [vhost, createLocalSigner(pem)]))
+        generations.set(m.generation, signers)
+        send({ t: 'ready', generation: m.generation, schemes: [...signers].map(([vhost, s]) => ({ vhost, schemes: [...s.schemes] })) })
         break
       }
+      case 'retire':
+        // Dropping the signers drops their key objects: JS gives no way to overwrite a KeyObject or a string.
+        generations.delete(m.generation)
+        break
       case 'sign':
         void sign(m)
         break
@@ -31,12 +37,10 @@ export function runKeyserver(): void {
   process.on('disconnect', () => process.exit(0))
 
   async function sign(m: Extract<ToKeyserver, { t: 'sign' }>) {
-    const refuse = (reason: string) => {
-      process.stderr.write(`titus keyserver: refused to sign for connection ${m.conn}: ${reason}\n`)
-      send({ t: 'refused', id: m.id, reason })
-    }
-    const signer = signers.get(m.vhost)
-    if (!signer) return refuse(`no key for vhost ${m.vhost}`)
+    // The supervisor logs the refusal (in the configured log format) and drops the connection.
+    const refuse = (reason: string) => send({ t: 'refused', id: m.id, reason })
+    const signer = generations.get(m.generation)?.get(m.vhost)
+    if (!signer) return refuse(`no key for vhost ${m.vhost} (generation ${m.generation})`)
     if (!signer.schemes.includes(m.scheme)) return refuse(`scheme 0x${m.scheme.toString(16)} does not fit the key`)
     const count = used.get(m.conn) ?? 0
     if (count >= SIGNATURES_PER_CONNECTION) return refuse('signature budget exhausted')

@@ -11,6 +11,37 @@ export function toConfigEntries(entries: readonly CommandLineEntry[]): ConfigEnt
   return entries.map(e => ({ name: e.name, value: e.value, file: '<command line>', line: e.position }))
 }
 
+// Options that take effect only at start (listeners, process setup, the sandbox plan). A reload that changes one
+// keeps the running value and says so; everything else (vhosts, keys, certificates, TLS policy, log-format,
+// spare and children limits, timeouts) applies.
+const RESTART_OPTIONS: [option: string, key: keyof TitusConfig][] = [
+  ['listen', 'listen'],
+  ['daemon', 'daemon'],
+  ['pid-file', 'pidFile'],
+  ['transparent', 'transparent'],
+  ['network-user', 'networkUser'],
+  ['network-group', 'networkGroup'],
+  ['keyserver-user', 'keyserverUser'],
+  ['keyserver-group', 'keyserverGroup'],
+  ['chroot', 'chroot'],
+  ['isolation', 'isolation'],
+]
+
+function keep<K extends keyof TitusConfig>(into: TitusConfig, from: TitusConfig, key: K): void {
+  into[key] = from[key]
+}
+
+// `next` as a reload can apply it to a titus running `running`.
+function reloadable(running: TitusConfig, next: TitusConfig): TitusConfig {
+  const applied = { ...next }
+  for (const [option, key] of RESTART_OPTIONS) {
+    if (JSON.stringify(running[key]) === JSON.stringify(next[key])) continue
+    log(`reload: ${option} changed; restart titus to apply`)
+    keep(applied, running, key)
+  }
+  return applied
+}
+
 function load(entries: ConfigEntry[]): { config: TitusConfig; vhosts: ReturnType<typeof loadVhosts> } {
   const config = loadConfig(entries)
   return { config, vhosts: loadVhosts(config) }
@@ -70,8 +101,11 @@ async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof loa
     process.on('SIGHUP', () => {
       try {
         const next = load(configEntries)
-        current = next.config
-        supervisor.reload(next.config, next.vhosts).then(
+        // The new log format first: the reload's own lines come out in it.
+        setLogFormat(next.config.logFormat)
+        const config = reloadable(current, next.config)
+        current = config
+        supervisor.reload(config, next.vhosts).then(
           () => log('reloaded', {}),
           (err: Error) => log('reload-failed', { error: err.message }),
         )

@@ -1,17 +1,36 @@
 // The supervisor: listeners, the keyserver, a pool of connection processes, backend connects, logs.
 // It never reads a byte of client data: sockets are accepted paused and handed to a connection process.
-// Everything a connection process says is untrusted and validated (parseFromConn).
+// Everything a connection process says is untrusted and validated (parseFromConn), and so is the keyserver's reply
+// (parseFromKeyserver): a child that names a vhost not meant for its connection, asks for more signatures than a
+// handshake needs, or has a signature refused is dropped.
 import net from 'node:net'
 import type { ChildProcess } from 'node:child_process'
 import type { TitusConfig, Vhost } from '../config/index.js'
-import { parseFromConn, type FromConn, type FromKeyserver, type ToConn, type ToKeyserver, type VhostView } from '../ipc/messages.js'
+import { matchVhost } from '../config/match.js'
+import { parseFromConn, parseFromKeyserver, type FromConn, type ToConn, type ToKeyserver, type VhostView } from '../ipc/messages.js'
+import { SIGNATURES_PER_CONNECTION } from '../keyserver/policy.js'
 import { spawnRole } from './children.js'
 import { log } from './log.js'
 import type { LoadedVhost } from './credentials.js'
 import type { SandboxPlan } from './sandbox.js'
 
+// Connections beyond max-children wait here, accepted but unread, as they would in the listen backlog (Node, Bun and
+// Deno cannot stop accepting without closing the listener). Bounded like that backlog; beyond it they are closed.
+export const MAX_WAITING_CONNECTIONS = 511
+
+// One configuration as loaded at start or by a reload. A process serves connections of its own generation only,
+// with that generation's vhosts, certificates and keys; the keyserver keeps a generation's keys until no
+// connection of it is left.
+interface Generation {
+  id: number
+  config: TitusConfig
+  vhosts: LoadedVhost[]
+  views: VhostView[]
+}
+
 interface ConnChild {
   proc: ChildProcess
+  generation: Generation
   ready: boolean
   used: boolean // has been given a connection (strict isolation: never another)
   // We killed it (reload, misbehaviour): it takes nothing more, and its death is not a start-up failure.
@@ -24,8 +43,11 @@ interface ActiveConnection {
   id: number
   started: number
   client: string
+  localAddress: string
+  localPort: number
   vhost?: Vhost
   serverName?: string
+  signatures: number // asked for so far: the supervisor keeps the budget too, a restarted keyserver forgets it
   handshake?: Extract<FromConn, { t: 'handshake' }>
   backendAsked: boolean
   handshakeTimer: ReturnType<typeof setTimeout>
@@ -39,7 +61,13 @@ export class Supervisor {
   onFatal: (() => void) | undefined
   private waiting: net.Socket[] = []
   private keyserver: ChildProcess | undefined
-  private views: VhostView[] = []
+  private current: Generation
+  // Every generation whose keys the keyserver holds: the current one and those with connections left.
+  private readonly generations = new Map<number, Generation>()
+  // Generations sent to the keyserver and not yet acknowledged with their signature schemes.
+  private readonly keysPending = new Map<number, (schemes: Map<number, number[]>) => void>()
+  // Fixed at start: a reload cannot turn one-process-per-connection into shared processes or back.
+  private readonly pooled: boolean
   private nextConnId = 1
   private nextSignId = 1
   private readonly signs = new Map<number, { child: ConnChild; conn: number; id: number }>()
@@ -47,10 +75,19 @@ export class Supervisor {
   private spawnFailures = 0
 
   constructor(
-    private config: TitusConfig,
-    private vhosts: LoadedVhost[],
+    config: TitusConfig,
+    vhosts: LoadedVhost[],
     private readonly plan: SandboxPlan,
-  ) {}
+  ) {
+    this.current = { id: 1, config, vhosts, views: [] }
+    this.generations.set(1, this.current)
+    this.pooled = config.isolation === 'pooled'
+  }
+
+  // Limits and timeouts in force: the newest configuration's.
+  private get config(): TitusConfig {
+    return this.current.config
+  }
 
   async start(): Promise<void> {
     await this.startKeyserver()
@@ -73,14 +110,28 @@ export class Supervisor {
     this.fillSpares()
   }
 
-  // Reload: new config, certificates and keys apply to new connections; live ones keep theirs.
+  // Reload: a new generation. New config, certificates and keys apply to new connections, which go to new
+  // processes only; live ones keep theirs (and their processes, which take no new client) until they end.
   async reload(config: TitusConfig, vhosts: LoadedVhost[]): Promise<void> {
-    this.config = config
-    this.vhosts = vhosts
-    await this.sendKeys()
-    // Spares were set up with the old vhosts; pooled processes keep serving their live connections.
-    for (const c of this.children) if (c.conns.size === 0) this.kill(c)
-    this.fillSpares()
+    const next: Generation = { id: this.newestGeneration + 1, config, vhosts, views: [] }
+    this.generations.set(next.id, next)
+    try {
+      if (!this.keyserver) throw new Error('the keyserver is not running')
+      await this.sendKeys(this.keyserver, next)
+    } catch (err) {
+      this.generations.delete(next.id)
+      this.toKeyserver({ t: 'retire', generation: next.id })
+      throw err
+    }
+    if (next.id < this.current.id) return // a later reload finished first
+    this.current = next
+    for (const c of this.children) if (c.generation !== next && c.conns.size === 0) this.kill(c)
+    this.retireFinishedGenerations()
+    this.dispatch()
+  }
+
+  private get newestGeneration(): number {
+    return Math.max(...this.generations.keys())
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -106,7 +157,7 @@ export class Supervisor {
   private startKeyserver(): Promise<void> {
     const ks = spawnRole('keyserver', this.plan)
     this.keyserver = ks
-    ks.on('message', (m: FromKeyserver) => this.fromKeyserver(m))
+    ks.on('message', (raw: unknown) => this.fromKeyserver(ks, raw))
     // A send that races the keyserver's death fails asynchronously; without a listener that would crash us.
     ks.on('error', err => log('keyserver-error', { error: err.message }))
     ks.on('exit', (code, signal) => {
@@ -119,27 +170,36 @@ export class Supervisor {
       }
       setTimeout(() => void this.startKeyserver().catch(err => log('keyserver-error', { error: String(err) })), 200)
     })
-    return this.sendKeys()
+    // A new keyserver needs the keys of every generation with connections left, not only the newest.
+    return Promise.all([...this.generations.values()].map(g => this.sendKeys(ks, g))).then(() => {})
   }
 
-  private sendKeys(): Promise<void> {
-    const ks = this.keyserver!
+  private sendKeys(ks: ChildProcess, generation: Generation): Promise<void> {
     return new Promise((resolve, reject) => {
       if (!ks.connected) return reject(new Error('the keyserver is not running'))
-      const onReady = (m: FromKeyserver) => {
-        if (m.t !== 'ready') return
-        ks.off('message', onReady)
-        const schemes = new Map(m.schemes.map(s => [s.vhost, s.schemes]))
-        this.views = this.vhosts.map(v => v.view(schemes.get(v.config.id) ?? []))
+      const onExit = () => {
+        if (this.keysPending.get(generation.id) === taken) this.keysPending.delete(generation.id)
+        reject(new Error('the keyserver exited before it took the keys'))
+      }
+      const taken = (schemes: Map<number, number[]>) => {
+        ks.off('exit', onExit)
+        generation.views = generation.vhosts.map(v => v.view(schemes.get(v.config.id) ?? []))
         resolve()
       }
-      ks.on('message', onReady)
-      ks.once('exit', () => {
-        ks.off('message', onReady)
-        reject(new Error('the keyserver exited before it took the keys'))
-      })
-      ks.send({ t: 'keys', keys: this.vhosts.map(v => ({ vhost: v.config.id, pem: v.keyPem })) } satisfies ToKeyserver)
+      this.keysPending.set(generation.id, taken)
+      ks.once('exit', onExit)
+      ks.send({ t: 'keys', generation: generation.id, keys: generation.vhosts.map(v => ({ vhost: v.config.id, pem: v.keyPem })) } satisfies ToKeyserver)
     })
+  }
+
+  // A generation no process serves a connection of any more: the keyserver drops its keys, and so do we.
+  private retireFinishedGenerations() {
+    for (const generation of this.generations.values()) {
+      if (generation === this.current) continue
+      if ([...this.children].some(c => c.generation === generation && c.conns.size > 0)) continue
+      this.generations.delete(generation.id)
+      this.toKeyserver({ t: 'retire', generation: generation.id })
+    }
   }
 
   // Between the keyserver's death and its restart there is no one to send to: false then.
@@ -149,20 +209,25 @@ export class Supervisor {
     return true
   }
 
-  private fromKeyserver(m: FromKeyserver) {
-    if (m.t === 'ready') return
+  private fromKeyserver(ks: ChildProcess, raw: unknown) {
+    const m = parseFromKeyserver(raw)
+    if (!m) {
+      // Restarted by its exit handler, with the keys again.
+      log('keyserver-error', { error: 'malformed message from the keyserver' })
+      return void ks.kill('SIGKILL')
+    }
+    if (m.t === 'ready') {
+      const taken = this.keysPending.get(m.generation)
+      this.keysPending.delete(m.generation)
+      return taken?.(new Map(m.schemes.map(s => [s.vhost, s.schemes])))
+    }
     const s = this.signs.get(m.id)
     if (!s) return
     this.signs.delete(m.id)
-    if (m.t === 'signed') s.child.proc.send({ t: 'signed', conn: s.conn, id: s.id, signature: m.signature } satisfies ToConn)
-    else {
-      log('sign-refused', { conn: s.conn, reason: m.reason })
-      s.child.proc.send({ t: 'sign-failed', conn: s.conn, id: s.id } satisfies ToConn)
-    }
-  }
-
-  private get pooled(): boolean {
-    return this.config.isolation === 'pooled'
+    if (m.t === 'signed') return void s.child.proc.send({ t: 'signed', conn: s.conn, id: s.id, signature: m.signature } satisfies ToConn)
+    // The keyserver signs every payload an honest connection process asks for: this one is not honest.
+    log('sign-refused', { conn: s.conn, reason: m.reason })
+    this.dropChild(s.child, `signature refused: ${m.reason}`)
   }
 
   private get active(): number {
@@ -171,11 +236,12 @@ export class Supervisor {
     return n
   }
 
-  // A process that can take a connection now: in strict isolation an unused one, pooled the least busy.
+  // A process of the current generation that can take a connection now: in strict isolation an unused one,
+  // pooled the least busy.
   private available(): ConnChild | undefined {
     let best: ConnChild | undefined
     for (const c of this.children) {
-      if (!c.ready || c.killed || !c.proc.connected || (!this.pooled && c.used)) continue
+      if (!c.ready || c.killed || !c.proc.connected || c.generation !== this.current || (!this.pooled && c.used)) continue
       if (!best || c.conns.size < best.conns.size) best = c
     }
     return best
@@ -184,7 +250,7 @@ export class Supervisor {
   private fillSpares() {
     if (this.stopping) return
     let starting = 0
-    for (const c of this.children) if (!c.killed && (!c.used || this.pooled)) starting++
+    for (const c of this.children) if (!c.killed && c.generation === this.current && (!c.used || this.pooled)) starting++
     const wanted = this.pooled
       ? Math.max(1, this.config.minSpareChildren)
       : Math.min(this.config.minSpareChildren + this.waiting.length, this.config.maxChildren - this.active)
@@ -192,15 +258,16 @@ export class Supervisor {
   }
 
   private spawnChild() {
-    const child: ConnChild = { proc: spawnRole('conn', this.plan), ready: false, used: false, killed: false, conns: new Map() }
+    const generation = this.current
+    const child: ConnChild = { proc: spawnRole('conn', this.plan), generation, ready: false, used: false, killed: false, conns: new Map() }
     this.children.add(child)
     child.proc.on('message', (raw: unknown) => this.fromConn(child, raw))
     child.proc.on('exit', (code, signal) => this.childExit(child, code, signal))
     child.proc.on('error', err => log('child-error', { error: err.message }))
     child.proc.send({
       t: 'setup',
-      vhosts: this.views,
-      maxHandshakeMs: this.config.maxHandshakeTime * 1000,
+      vhosts: generation.views,
+      maxHandshakeMs: generation.config.maxHandshakeTime * 1000,
       pooled: this.pooled,
     } satisfies ToConn)
   }
@@ -211,6 +278,11 @@ export class Supervisor {
     // A client that reset before we accepted it has no peer address any more, and nothing to hand over.
     if (socket.remoteAddress === undefined) {
       log('connection', { id: this.nextConnId++, client: 'unknown', ms: 0, outcome: 'client reset before accept' })
+      return void socket.destroy()
+    }
+    if (this.waiting.length >= MAX_WAITING_CONNECTIONS) {
+      const client = `${socket.remoteAddress}:${socket.remotePort}`
+      log('connection', { id: this.nextConnId++, client, ms: 0, outcome: `closed: ${MAX_WAITING_CONNECTIONS} connections already wait for max-children` })
       return void socket.destroy()
     }
     this.waiting.push(socket)
@@ -233,20 +305,23 @@ export class Supervisor {
       id,
       started: Date.now(),
       client: `${socket.remoteAddress}:${socket.remotePort}`,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+      signatures: 0,
       backendAsked: false,
       reported: false,
       // A connection process cannot be trusted to enforce its own deadline.
       handshakeTimer: setTimeout(() => {
         if (!conn.handshake) this.dropConnection(child, conn, 'handshake timeout')
-      }, this.config.maxHandshakeTime * 1000 + 500),
+      }, child.generation.config.maxHandshakeTime * 1000 + 500),
     }
     child.used = true
     child.conns.set(id, conn)
     const msg: ToConn = {
       t: 'client',
       conn: id,
-      localAddress: socket.localAddress ?? '',
-      localPort: socket.localPort ?? 0,
+      localAddress: conn.localAddress,
+      localPort: conn.localPort,
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
     }
@@ -259,6 +334,8 @@ export class Supervisor {
   }
 
   private fromConn(child: ConnChild, raw: unknown) {
+    // What a dropped process said before it died is not acted on (a backend connect, a signature).
+    if (child.killed) return
     const m = parseFromConn(raw)
     if (!m) return this.dropChild(child, 'malformed message from connection process')
     if (m.t === 'ready') {
@@ -270,16 +347,23 @@ export class Supervisor {
     if (!conn) return this.dropChild(child, `${m.t} for a connection it does not serve`)
     switch (m.t) {
       case 'vhost': {
-        const vhost = this.config.vhosts.find(v => v.id === m.vhost)
-        if (conn.vhost || !vhost) return this.dropChild(child, 'bad vhost choice')
+        if (conn.vhost) return this.dropChild(child, 'vhost chosen twice')
+        // The server name cannot be checked (the supervisor never reads the ClientHello), the rest can: a vhost
+        // restricted to another local address or port, or one that no name would pick here, is never allowed.
+        const facts = { localAddress: conn.localAddress, localPort: conn.localPort, serverName: m.serverName }
+        const vhost = matchVhost(child.generation.config.vhosts, facts)
+        if (vhost?.id !== m.vhost) return this.dropChild(child, `vhost ${m.vhost} does not serve this connection`)
         conn.vhost = vhost
         conn.serverName = m.serverName
         return
       }
       case 'sign': {
         if (!conn.vhost) return this.dropChild(child, 'signature asked before a vhost was chosen')
+        if (conn.signatures >= SIGNATURES_PER_CONNECTION) return this.dropChild(child, 'signature budget exceeded')
+        conn.signatures++
         const id = this.nextSignId++
-        if (this.toKeyserver({ t: 'sign', id, conn: conn.id, vhost: conn.vhost.id, scheme: m.scheme, message: m.message })) {
+        const sign: ToKeyserver = { t: 'sign', id, conn: conn.id, generation: child.generation.id, vhost: conn.vhost.id, scheme: m.scheme, message: m.message }
+        if (this.toKeyserver(sign)) {
           this.signs.set(id, { child, conn: conn.id, id: m.id })
         } else {
           // The keyserver is restarting: this handshake fails now (an alert) rather than hangs.
@@ -342,6 +426,9 @@ export class Supervisor {
     clearTimeout(conn.handshakeTimer)
     child.conns.delete(conn.id)
     for (const [id, s] of this.signs) if (s.child === child && s.conn === conn.id) this.signs.delete(id)
+    // A pooled process of an older generation takes no new client: its last connection ends it.
+    if (child.generation !== this.current && child.conns.size === 0 && !child.killed) this.kill(child)
+    this.retireFinishedGenerations()
     this.dispatch()
   }
 

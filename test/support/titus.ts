@@ -13,14 +13,14 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 // TITUS_TEST_BUNDLE runs the suite against another build of titus.
 export const TITUS_BUNDLE = process.env.TITUS_TEST_BUNDLE ?? `${ROOT}dist/titus.js`
 
-function commandLine(runtime: Runtime): [string, string[]] {
+function commandLine(runtime: Runtime, bundle: string): [string, string[]] {
   switch (runtime) {
     case 'node':
-      return [process.execPath, [TITUS_BUNDLE]]
+      return [process.execPath, [bundle]]
     case 'bun':
-      return [`${ROOT}node_modules/.bin/bun`, [TITUS_BUNDLE]]
+      return [`${ROOT}node_modules/.bin/bun`, [bundle]]
     case 'deno':
-      return [`${ROOT}node_modules/.bin/deno`, ['run', '-A', TITUS_BUNDLE]]
+      return [`${ROOT}node_modules/.bin/deno`, ['run', '-A', bundle]]
     case 'standalone':
       return [`${ROOT}dist/titus`, []]
   }
@@ -40,6 +40,10 @@ export interface TitusOptions {
   // Further command-line options, e.g. ['--alpn', 'h2,http/1.1'].
   args?: string[]
   readyTimeoutMs?: number
+  // Another copy of titus.js to run (not with 'standalone'), e.g. one beside a connection-process script of a test's own.
+  bundle?: string
+  // A command that titus runs under, put in front of the runtime: e.g. setpriv to run it as another user.
+  wrapper?: string[]
 }
 
 export interface Titus {
@@ -60,8 +64,10 @@ export interface Titus {
 
 export async function startTitus(t: Teardown, options: TitusOptions): Promise<Titus> {
   const runtime = options.runtime ?? 'node'
-  const [command, prefix] = commandLine(runtime)
-  if (!existsSync(TITUS_BUNDLE)) throw new Error(`${TITUS_BUNDLE} is missing: run npm run build`)
+  const bundle = options.bundle ?? TITUS_BUNDLE
+  const [runtimeCommand, runtimeArgs] = commandLine(runtime, bundle)
+  const [command, ...prefix] = [...(options.wrapper ?? []), runtimeCommand, ...runtimeArgs]
+  if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run build`)
   const tag = randomBytes(8).toString('hex')
   const args = [
     ...prefix,
@@ -73,7 +79,7 @@ export async function startTitus(t: Teardown, options: TitusOptions): Promise<Ti
     ...SANDBOX_USERS,
     ...(options.args ?? []),
   ]
-  const child = spawnTracked(t, command, args, {
+  const child = spawnTracked(t, command!, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true, // own process group, so children can be found after the supervisor is gone
     env: { ...process.env, TITUS_TEST_INSTANCE: tag },
