@@ -345,11 +345,48 @@ t.test('max-children reached: a further connection waits, and goes on once a slo
   const third = rawHello(t, titus.port)
   await sleep(1500)
   t.equal(third.received().length, 0, 'no ServerHello (no byte at all) for the third while two are held')
+  t.equal(children(titus).filter(p => role(p) === 'conn').length, 2, 'no process for it: only the two serving the held ones')
   t.same(await a.echo(Buffer.from('a')), Buffer.from('a'), 'the held connections still work')
 
   a.socket.end()
   await t.resolves(until('ServerHello for the third', 5000, third.serverHello), 'the third gets its ServerHello once one closes')
   t.same(await b.echo(Buffer.from('b2')), Buffer.from('b2'), 'and the other held connection is untouched')
+})
+
+// docs/configuration.md and titus(8), max-children: the connections the supervisor holds unread, like a listen backlog.
+const WAITING_BOUND = 511
+
+t.test('max-children reached: at most 511 connections wait, further ones are closed at once and logged', async t => {
+  const titus = await startTitus(t, { backendPort: echo.port, ...p256, args: ['--max-children', '1', '--min-spare-children', '0'] })
+  const held = await hold(t, titus.port)
+  type Waiting = { socket: Socket; closed: () => boolean }
+  const open = (): Promise<Waiting> =>
+    new Promise((resolve, reject) => {
+      const socket = netConnect({ host: '127.0.0.1', port: titus.port })
+      t.teardown(() => void socket.destroy())
+      let closed = false
+      socket.on('error', () => {})
+      socket.on('close', () => (closed = true))
+      socket.once('connect', () => resolve({ socket, closed: () => closed }))
+      setTimeout(() => reject(new Error('no TCP connection within 5 s')), 5000).unref()
+    })
+  const waiting: Waiting[] = []
+  for (let i = 0; i < WAITING_BOUND; i += 64) waiting.push(...(await Promise.all(Array.from({ length: Math.min(64, WAITING_BOUND - i) }, open))))
+  await sleep(500) // accepted by the supervisor in that order
+  const beyond: Waiting[] = []
+  for (let i = 0; i < 4; i++) beyond.push(await open())
+
+  await t.resolves(until('the connections beyond the bound are closed', 5000, () => beyond.every(c => c.closed())), 'the four beyond the bound are closed')
+  const refused = titus.log.filter(l => /^titus: connection id=\d+ client=127\.0\.0\.1:\d+ ms=0 outcome="closed: 511 connections already wait for max-children"$/.test(l))
+  t.equal(refused.length, 4, 'each is logged')
+  t.equal(waiting.filter(c => c.closed()).length, 0, `the ${WAITING_BOUND} waiting ones are still open`)
+  t.equal(children(titus).filter(p => role(p) === 'conn').length, 1, 'and none of them has a process yet')
+  t.same(await held.echo(Buffer.from('held')), Buffer.from('held'), 'the connection being served still works')
+
+  const heldBy = children(titus).find(p => role(p) === 'conn')!.pid
+  held.socket.end()
+  await t.resolves(until('a process for a waiting connection', 5000, () => children(titus).some(p => role(p) === 'conn' && p.pid !== heldBy)),
+    'once the slot frees, a waiting connection gets a process')
 })
 
 t.test('SIGHUP: a broken config is rejected with its file and line, a good one applies to new connections', async t => {
