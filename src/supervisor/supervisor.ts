@@ -16,7 +16,7 @@ import type { SandboxPlan } from './sandbox.js'
 
 // Connections beyond max-children wait here, accepted but unread, as they would in the listen backlog (Node, Bun and
 // Deno cannot stop accepting without closing the listener). Bounded like that backlog; beyond it they are closed.
-export const MAX_WAITING_CONNECTIONS = 511
+const MAX_WAITING_CONNECTIONS = 511
 
 // One configuration as loaded at start or by a reload. A process serves connections of its own generation only,
 // with that generation's vhosts, certificates and keys; the keyserver keeps a generation's keys until no
