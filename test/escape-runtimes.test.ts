@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from 'esbuild'
 import type { LauncherPlan } from '../src/supervisor/children.js'
+import { launchable } from './support/programs.js'
 import { buildLauncher, isAlive, repoRoot, rootOwnedDir, sandboxUsers, skipUnlessRoot, startSandboxedTitus } from './fixtures/probe-harness.js'
 
 interface RuntimeReport {
@@ -22,8 +23,8 @@ interface RuntimeReport {
 // that runtime mount /proc: Bun aborts without it (/proc/self/maps), Deno panics (/proc/self/exe); Node needs nothing.
 const runtimes = [
   { name: 'node', command: [process.execPath], proc: false },
-  { name: 'bun', command: [join(repoRoot, 'node_modules/.bin/bun')], proc: true },
-  { name: 'deno', command: [join(repoRoot, 'node_modules/.bin/deno'), 'run', '-A'], proc: true },
+  { name: 'bun', command: [launchable(join(repoRoot, 'node_modules/.bin/bun'))], proc: true },
+  { name: 'deno', command: [launchable(join(repoRoot, 'node_modules/.bin/deno')), 'run', '-A'], proc: true },
 ]
 
 const attempts = [

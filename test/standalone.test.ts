@@ -6,11 +6,13 @@ import { fileURLToPath } from 'node:url'
 import { createCertSet } from './support/certs.js'
 import { startEchoBackend } from './support/backends.js'
 import { opensslClient } from './support/clients.js'
+import { launchable } from './support/programs.js'
 import { startTitus } from './support/titus.js'
 
 const certs = createCertSet(t)
 const echo = await startEchoBackend(t)
-const executable = fileURLToPath(new URL('../dist/titus', import.meta.url))
+// Where the launcher accepts it (a copy when the checkout is somewhere writable, such as /tmp).
+const executable = launchable(fileURLToPath(new URL('../dist/titus', import.meta.url)), [fileURLToPath(new URL('../dist/titus-launcher', import.meta.url))])
 
 // Processes below `root` whose command line names an internal role, with their executable.
 function roleProcesses(root: number): { pid: number; exe: string; role: string }[] {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Teardown } from './certs.js'
+import { launchable } from './programs.js'
 import { exited, processesOf, sleep, spawnTracked, terminate, type Exit } from './process.js'
 
 // 'standalone' is dist/titus, the executable made with bun build --compile: no JS runtime of its own.
@@ -18,11 +19,11 @@ function commandLine(runtime: Runtime, bundle: string): [string, string[]] {
     case 'node':
       return [process.execPath, [bundle]]
     case 'bun':
-      return [`${ROOT}node_modules/.bin/bun`, [bundle]]
+      return [launchable(`${ROOT}node_modules/.bin/bun`), [bundle]]
     case 'deno':
-      return [`${ROOT}node_modules/.bin/deno`, ['run', '-A', bundle]]
+      return [launchable(`${ROOT}node_modules/.bin/deno`), ['run', '-A', bundle]]
     case 'standalone':
-      return [`${ROOT}dist/titus`, []]
+      return [launchable(`${ROOT}dist/titus`, [`${ROOT}dist/titus-launcher`]), []]
   }
 }
 
