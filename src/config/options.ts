@@ -50,7 +50,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'backend', kind: 'string', scope: 'vhost', arg: 'host', summary: 'Backend host to forward plaintext to.' },
   { name: 'backend-port', kind: 'int', min: 1, max: 65535, scope: 'vhost', arg: 'port', summary: 'Backend port.' },
   { name: 'min-spare-children', kind: 'int', min: 0, max: 10000, scope: 'global', default: '3', arg: 'n', summary: 'Keep n connection processes started and waiting.' },
-  { name: 'max-children', kind: 'int', min: 1, max: 1000000, scope: 'global', default: '100', arg: 'n', summary: 'At most n concurrent connections; more wait in the listen backlog.' },
+  { name: 'max-children', kind: 'int', min: 1, max: 1000000, scope: 'global', default: '100', arg: 'n', summary: 'At most n concurrent connections; up to 511 more wait, unread, in the supervisor.' },
   { name: 'max-handshake-time', kind: 'int', min: 1, max: 3600, scope: 'global', default: '10', arg: 'seconds', summary: 'Close a connection whose TLS handshake takes longer.' },
   { name: 'shutdown-timeout', kind: 'int', min: 0, max: 86400, scope: 'global', default: '30', arg: 'seconds', summary: 'On SIGTERM or SIGINT, give active connections this long to finish before they are cut.' },
   { name: 'network-user', kind: 'string', scope: 'global', arg: 'user', summary: 'User that connection processes run as.' },

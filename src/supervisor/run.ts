@@ -36,14 +36,16 @@ function reloadable(running: TitusConfig, next: TitusConfig): TitusConfig {
   const applied = { ...next }
   for (const [option, key] of RESTART_OPTIONS) {
     if (JSON.stringify(running[key]) === JSON.stringify(next[key])) continue
-    log(`reload: ${option} changed; restart titus to apply`)
+    log('reload-needs-restart', { option })
     keep(applied, running, key)
   }
   return applied
 }
 
+// The configuration's log format is set before its credentials load, so their warnings come out in it.
 function load(entries: ConfigEntry[]): { config: TitusConfig; vhosts: ReturnType<typeof loadVhosts> } {
   const config = loadConfig(entries)
+  setLogFormat(config.logFormat)
   return { config, vhosts: loadVhosts(config) }
 }
 
@@ -71,11 +73,11 @@ export async function runTitus(entries: readonly CommandLineEntry[], opts: { che
 }
 
 async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof load>, plan: SandboxPlan): Promise<number> {
-  setLogFormat(loaded.config.logFormat)
   if (plan.kind === 'none' && plan.warning) {
     process.stderr.write(`\n*** titus WARNING: ${plan.warning} ***\n\n`)
   }
   log('start', { isolation: loaded.config.isolation, sandbox: describePlan(plan) })
+  if (loaded.config.chroot) log('chroot-unused', { dir: loaded.config.chroot, reason: 'titus-launcher gives every sandboxed process an empty root of its own' })
   const supervisor = new Supervisor(loaded.config, loaded.vhosts, plan)
   try {
     await supervisor.start()
@@ -100,16 +102,21 @@ async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof loa
     process.on('SIGINT', () => shutdown('SIGINT'))
     process.on('SIGHUP', () => {
       try {
+        // load() switches to the new log format first: the reload's own lines come out in it.
         const next = load(configEntries)
-        // The new log format first: the reload's own lines come out in it.
-        setLogFormat(next.config.logFormat)
         const config = reloadable(current, next.config)
-        current = config
         supervisor.reload(config, next.vhosts).then(
-          () => log('reloaded', {}),
-          (err: Error) => log('reload-failed', { error: err.message }),
+          () => {
+            current = config
+            log('reloaded', {})
+          },
+          (err: Error) => {
+            setLogFormat(current.logFormat)
+            log('reload-failed', { error: err.message })
+          },
         )
       } catch (err) {
+        setLogFormat(current.logFormat)
         log('reload-rejected', { error: (err as Error).message })
       }
     })
