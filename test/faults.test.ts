@@ -323,7 +323,9 @@ t.test('clients gone mid-handshake: logged, and no connection process stays behi
     // A reset that lands before the supervisor accepts leaves no peer address to name the client by.
     if (!line && endings[i] === 'reset-at-once') continue
     t.ok(line, `client ${i} (${endings[i]}) is logged`, { log: titus.log })
-    if (line) t.match(line, endings[i] === 'fin' ? /outcome=closed$/ : /outcome="client reset"$/, `outcome for ${endings[i]}`)
+    // A reset that reaches the socket before the connection process first reads it may read as a plain end of
+    // stream (a loaded machine hands over late), so a reset is logged as either; a FIN never as a reset.
+    if (line) t.match(line, endings[i] === 'fin' ? /outcome=closed$/ : /outcome=(?:"client reset"|closed)$/, `outcome for ${endings[i]}`)
   }
   const unnamed = lines.filter(l => / client=unknown .*outcome="client reset before accept"$/.test(l))
   t.equal(unnamed.length, ports.filter(p => !lines.some(l => l.includes(` client=127.0.0.1:${p} `))).length,
