@@ -68,6 +68,20 @@ t.test('state mirroring', async t => {
     t.equal(await client.closed, undefined, 'client closed cleanly')
   })
 
+  t.test('client FIN without close_notify: the backend sees FIN and can still answer', async t => {
+    const client = await connectClient(titus.port)
+    client.tls.write('question')
+    const b = await backend.nextConnection()
+    let got = ''
+    b.socket.on('data', (d: Buffer) => (got += d.toString()))
+    await until(() => got === 'question', 'the data at the backend')
+    client.tcp.end() // FIN below the TLS layer: no close_notify
+    t.equal(await b.sawEnd, true, 'backend got FIN')
+    b.socket.end('answer after your FIN')
+    await until(() => client.received() === 'answer after your FIN', 'the answer at the client')
+    t.pass('the answer crossed the half-closed connection')
+  })
+
   t.test('backend half-close: the client sees close_notify and can still send', async t => {
     const client = await connectClient(titus.port)
     client.tls.write('x')
