@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { createCertSet } from './support/certs.js'
 import { startEchoBackend } from './support/backends.js'
-import { sleep } from './support/process.js'
+import { sleep, until } from './support/process.js'
 import { startTitus, type Titus } from './support/titus.js'
 import { CONTENT_TYPE, HANDSHAKE_TYPE, clientHello, parseRecords, record } from './support/wire.js'
 
@@ -74,16 +74,6 @@ const alive = (pid: number) => {
     return !/^[^)]*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'))
   } catch {
     return false
-  }
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = probe()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await sleep(50)
   }
 }
 

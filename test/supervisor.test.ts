@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { createCertSet } from './support/certs.js'
 import { startEchoBackend } from './support/backends.js'
-import { run, sleep } from './support/process.js'
+import { run, sleep, until } from './support/process.js'
 import { startTitus, TITUS_BUNDLE, type Titus } from './support/titus.js'
 import { CONTENT_TYPE, clientHello, record } from './support/wire.js'
 
@@ -24,16 +24,6 @@ const isRoot = process.getuid?.() === 0
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url))
 
 // --- helpers -----------------------------------------------------------------------------------------------
-
-async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = probe()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await sleep(50)
-  }
-}
 
 const cmdline = (pid: number) => {
   try {

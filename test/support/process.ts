@@ -89,3 +89,15 @@ export function processesOf(tag: string, pgid: number): number[] {
 export function sleep(ms: number): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms))
 }
+
+// Polls `probe` every 50 ms until it returns something other than undefined or false, and resolves with that;
+// rejects, naming `what`, after `timeoutMs`.
+export async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = probe()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await sleep(50)
+  }
+}
