@@ -349,6 +349,28 @@ t.test('pooled: after SIGHUP new clients go to new processes with the new certif
   t.same(await exchange(titus.port), { subject: 'localhost rsa', echoed: true }, 'and titus keeps serving')
 })
 
+t.test('reloads back to back, and a connection ending during a reload: new connections still get signed', async t => {
+  const conf = join(t.testdir({}), 'titus.conf')
+  const vhost = (files: { key: string; cert: string }) => `vhost\n\tkey ${files.key}\n\tcert ${files.cert}\n`
+  writeFileSync(conf, vhost(p256))
+  const titus = await startTitus(t, { backendPort: echo.port, ...p256, args: ['--config', conf] })
+  const held = await hold(t, titus.port)
+  writeFileSync(conf, vhost(rsa))
+  // SIGHUPs a few ms apart (signals sent at once merge into one), and the held connection ends while the
+  // keys are on their way to the keyserver.
+  for (let i = 0; i < 3; i++) {
+    process.kill(titus.pid, 'SIGHUP')
+    if (i === 0) held.socket.end()
+    await sleep(3)
+  }
+  await until('two reloads or more', 10000, () => titus.log.filter(l => /^titus: reloaded/.test(l)).length >= 2)
+  await sleep(500)
+  for (let i = 0; i < 3; i++) {
+    t.same(await exchange(titus.port), { subject: 'localhost rsa', echoed: true }, `connection ${i + 1} after the reloads: signed with the new key`)
+  }
+  t.notOk(titus.log.some(l => /sign-refused|child-dropped/.test(l)), 'no signature refused, no process dropped', { log: titus.log })
+})
+
 t.test('reload applies what it can and names what needs a restart; the isolation mode stays', async t => {
   const conf = join(t.testdir({}), 'titus.conf')
   const pidFile = join(t.testdir({}), 'titus.pid')

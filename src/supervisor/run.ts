@@ -90,6 +90,8 @@ async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof loa
   process.on('exit', removePidFile)
   daemonStarted()
   let current = loaded.config // the one in force: SIGHUP may replace it
+  // Reloads run one after another, so each starts from the configuration the one before put in force.
+  let reloading: Promise<void> = Promise.resolve()
   return new Promise(resolve => {
     const shutdown = (signal: string) => {
       log('shutdown', { signal, active: supervisor.activeConnections })
@@ -100,25 +102,28 @@ async function serve(configEntries: ConfigEntry[], loaded: ReturnType<typeof loa
     supervisor.onFatal = () => void supervisor.stop(0).then(() => resolve(1))
     process.on('SIGTERM', () => shutdown('SIGTERM'))
     process.on('SIGINT', () => shutdown('SIGINT'))
-    process.on('SIGHUP', () => {
+    const reload = async () => {
+      let next: ReturnType<typeof load>
       try {
         // load() switches to the new log format first: the reload's own lines come out in it.
-        const next = load(configEntries)
-        const config = reloadable(current, next.config)
-        supervisor.reload(config, next.vhosts).then(
-          () => {
-            current = config
-            log('reloaded', {})
-          },
-          (err: Error) => {
-            setLogFormat(current.logFormat)
-            log('reload-failed', { error: err.message })
-          },
-        )
+        next = load(configEntries)
       } catch (err) {
         setLogFormat(current.logFormat)
         log('reload-rejected', { error: (err as Error).message })
+        return
       }
+      const config = reloadable(current, next.config)
+      try {
+        await supervisor.reload(config, next.vhosts)
+        current = config
+        log('reloaded', {})
+      } catch (err) {
+        setLogFormat(current.logFormat)
+        log('reload-failed', { error: (err as Error).message })
+      }
+    }
+    process.on('SIGHUP', () => {
+      reloading = reloading.then(reload)
     })
   })
 }

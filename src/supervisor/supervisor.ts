@@ -64,6 +64,7 @@ export class Supervisor {
   private current: Generation
   // Every generation whose keys the keyserver holds: the current one and those with connections left.
   private readonly generations = new Map<number, Generation>()
+  private nextGenerationId = 2
   // Generations sent to the keyserver and not yet acknowledged with their signature schemes.
   private readonly keysPending = new Map<number, (schemes: Map<number, number[]>) => void>()
   // Fixed at start: a reload cannot turn one-process-per-connection into shared processes or back.
@@ -113,7 +114,7 @@ export class Supervisor {
   // Reload: a new generation. New config, certificates and keys apply to new connections, which go to new
   // processes only; live ones keep theirs (and their processes, which take no new client) until they end.
   async reload(config: TitusConfig, vhosts: LoadedVhost[]): Promise<void> {
-    const next: Generation = { id: this.newestGeneration + 1, config, vhosts, views: [] }
+    const next: Generation = { id: this.nextGenerationId++, config, vhosts, views: [] }
     this.generations.set(next.id, next)
     try {
       if (!this.keyserver) throw new Error('the keyserver is not running')
@@ -123,15 +124,16 @@ export class Supervisor {
       this.toKeyserver({ t: 'retire', generation: next.id })
       throw err
     }
-    if (next.id < this.current.id) return // a later reload finished first
+    if (next.id < this.current.id) {
+      // A later reload finished first: this one never serves.
+      this.generations.delete(next.id)
+      this.toKeyserver({ t: 'retire', generation: next.id })
+      return
+    }
     this.current = next
     for (const c of this.children) if (c.generation !== next && c.conns.size === 0) this.kill(c)
     this.retireFinishedGenerations()
     this.dispatch()
-  }
-
-  private get newestGeneration(): number {
-    return Math.max(...this.generations.keys())
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -195,7 +197,8 @@ export class Supervisor {
   // A generation no process serves a connection of any more: the keyserver drops its keys, and so do we.
   private retireFinishedGenerations() {
     for (const generation of this.generations.values()) {
-      if (generation === this.current) continue
+      // The current one serves new connections; a newer one is a reload whose keys are on their way.
+      if (generation.id >= this.current.id) continue
       if ([...this.children].some(c => c.generation === generation && c.conns.size > 0)) continue
       this.generations.delete(generation.id)
       this.toKeyserver({ t: 'retire', generation: generation.id })
