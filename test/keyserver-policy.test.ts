@@ -30,12 +30,14 @@ const NAMED_CURVE = 3
 
 type Asserts = Pick<typeof t, 'equal' | 'match'>
 
+const BOTH_VERSIONS = { tls12: true, tls13: true }
+
 function accepts(t: Asserts, message: Buffer, scheme: number, label: string) {
-  t.equal(checkSignPayload(message, scheme), undefined, `accepted: ${label}`)
+  t.equal(checkSignPayload(message, scheme, BOTH_VERSIONS), undefined, `accepted: ${label}`)
 }
 
-function refuses(t: Asserts, message: Buffer, scheme: number, reason: RegExp, label: string) {
-  t.match(checkSignPayload(message, scheme), reason, `refused: ${label}`)
+function refuses(t: Asserts, message: Buffer, scheme: number, reason: RegExp, label: string, versions = BOTH_VERSIONS) {
+  t.match(checkSignPayload(message, scheme, versions), reason, `refused: ${label}`)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -76,6 +78,12 @@ function ecPoint(curve: 'prime256v1' | 'secp384r1' | 'secp521r1', format: 'uncom
   return ecdh.getPublicKey(null, format)
 }
 
+t.test('a vhost with a TLS version off gets no signature for that version', async t => {
+  const tls13Input = certificateVerifyInput(randomBytes(32))
+  refuses(t, tls13Input, SCHEME.ecdsaP256Sha256, /TLS 1\.3 off/, 'TLS 1.3 input, TLS 1.3 off', { tls12: true, tls13: false })
+  t.equal(checkSignPayload(tls13Input, SCHEME.ecdsaP256Sha256, { tls12: false, tls13: true }), undefined, 'accepted with TLS 1.3 on and TLS 1.2 off')
+})
+
 t.test('TLS 1.2 ECDHE params', async t => {
   const valid: [string, number, Buffer][] = [
     ['x25519', GROUP.x25519, x25519PublicKey()],
@@ -89,6 +97,7 @@ t.test('TLS 1.2 ECDHE params', async t => {
   const p256 = ecPoint('prime256v1')
   const x25519 = x25519PublicKey()
   const scheme = SCHEME.ecdsaP256Sha256
+  refuses(t, serverKeyExchangeInput(ecdhParams(GROUP.x25519, x25519)), scheme, /TLS 1\.2 off/, 'a well-formed payload for a vhost with TLS 1.2 off', { tls12: false, tls13: true })
   refuses(t, serverKeyExchangeInput(ecdhParams(GROUP.secp256r1, p256, 1)), scheme, /curve_type is not named_curve/, 'explicit_prime curve type')
   refuses(t, serverKeyExchangeInput(ecdhParams(GROUP.secp256r1, p256, 2)), scheme, /curve_type is not named_curve/, 'explicit_char2 curve type')
   refuses(t, serverKeyExchangeInput(ecdhParams(GROUP.secp521r1, ecPoint('secp521r1'))), scheme, /named group 0x0019 is not a curve titus uses/, 'secp521r1')

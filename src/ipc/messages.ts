@@ -2,6 +2,7 @@
 // Every message from a connection process is untrusted (it parses attacker bytes): the receiver
 // validates it with the parse functions below and drops the child on anything unexpected. The keyserver
 // is sandboxed too, so its replies are validated the same way.
+import type { SignableVersions } from '../keyserver/policy.js'
 
 // Public view of a vhost as a connection process needs it: no key, no backend address.
 export interface VhostView {
@@ -41,7 +42,7 @@ export type FromConn =
 // supervisor → keyserver. Each reload is a generation with keys of its own: a connection is signed for with the
 // keys of its generation, which the keyserver keeps until the supervisor retires it (no connection of it is left).
 export type ToKeyserver =
-  | { t: 'keys'; generation: number; keys: { vhost: number; pem: string }[] }
+  | { t: 'keys'; generation: number; keys: { vhost: number; pem: string; versions: SignableVersions }[] }
   | { t: 'retire'; generation: number }
   | { t: 'sign'; id: number; conn: number; generation: number; vhost: number; scheme: number; message: string }
   | { t: 'forget'; conn: number }

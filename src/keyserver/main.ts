@@ -3,12 +3,12 @@
 import { createLocalSigner } from '../crypto/keys.js'
 import type { Signer } from '../tls/index.js'
 import type { FromKeyserver, ToKeyserver } from '../ipc/messages.js'
-import { checkSignPayload, SIGNATURES_PER_CONNECTION } from './policy.js'
+import { checkSignPayload, SIGNATURES_PER_CONNECTION, type SignableVersions } from './policy.js'
 
 export function runKeyserver(): void {
   // generation → vhost → signer. A reload adds a generation; the previous ones stay until the supervisor retires
   // them, so that a handshake in flight is signed with the key that goes with the certificate it was sent.
-  const generations = new Map<number, Map<number, Signer>>()
+  const generations = new Map<number, Map<number, { signer: Signer; versions: SignableVersions }>>()
   const used = new Map<number, number>() // connection id → signatures made
   const send = (m: FromKeyserver) => process.send!(m)
 
@@ -16,9 +16,9 @@ export function runKeyserver(): void {
     const m = raw as ToKeyserver
     switch (m.t) {
       case 'keys': {
-        const signers = new Map(m.keys.map(({ vhost, pem }) => [vhost, createLocalSigner(pem)]))
+        const signers = new Map(m.keys.map(({ vhost, pem, versions }) => [vhost, { signer: createLocalSigner(pem), versions }]))
         generations.set(m.generation, signers)
-        send({ t: 'ready', generation: m.generation, schemes: [...signers].map(([vhost, s]) => ({ vhost, schemes: [...s.schemes] })) })
+        send({ t: 'ready', generation: m.generation, schemes: [...signers].map(([vhost, s]) => ({ vhost, schemes: [...s.signer.schemes] })) })
         break
       }
       case 'retire':
@@ -39,13 +39,14 @@ export function runKeyserver(): void {
   async function sign(m: Extract<ToKeyserver, { t: 'sign' }>) {
     // The supervisor logs the refusal (in the configured log format) and drops the connection.
     const refuse = (reason: string) => send({ t: 'refused', id: m.id, reason })
-    const signer = generations.get(m.generation)?.get(m.vhost)
-    if (!signer) return refuse(`no key for vhost ${m.vhost} (generation ${m.generation})`)
+    const key = generations.get(m.generation)?.get(m.vhost)
+    if (!key) return refuse(`no key for vhost ${m.vhost} (generation ${m.generation})`)
+    const { signer, versions } = key
     if (!signer.schemes.includes(m.scheme)) return refuse(`scheme 0x${m.scheme.toString(16)} does not fit the key`)
     const count = used.get(m.conn) ?? 0
     if (count >= SIGNATURES_PER_CONNECTION) return refuse('signature budget exhausted')
     const message = Buffer.from(m.message, 'base64')
-    const problem = checkSignPayload(message, m.scheme)
+    const problem = checkSignPayload(message, m.scheme, versions)
     if (problem) return refuse(problem)
     used.set(m.conn, count + 1)
     try {

@@ -69,14 +69,22 @@ function checkDhParams(params: Uint8Array): string | undefined {
 }
 
 /** Undefined if `message` is a payload the engine legitimately asks to sign with `scheme`, else why not. */
-export function checkSignPayload(message: Uint8Array, scheme: number): string | undefined {
+/** The TLS versions a vhost has on: the keyserver signs no payload of a version its vhost has off. */
+export interface SignableVersions {
+  tls12: boolean
+  tls13: boolean
+}
+
+export function checkSignPayload(message: Uint8Array, scheme: number, versions: SignableVersions): string | undefined {
   if (startsWithTls13Prefix(message)) {
+    if (!versions.tls13) return 'a TLS 1.3 CertificateVerify input for a vhost with TLS 1.3 off'
     const hashLength = message.length - TLS13_PREFIX.length
     if (!TRANSCRIPT_HASH_LENGTHS.has(hashLength)) return `TLS 1.3 CertificateVerify input with a ${hashLength}-byte transcript hash (not 32 or 48)`
     if (!TLS13_SIGNATURE_SCHEMES.has(scheme)) return `scheme ${hex(scheme)} is not allowed in a TLS 1.3 CertificateVerify (RFC 8446 §4.2.3)`
     return undefined
   }
   if (message.length <= RANDOMS_LENGTH) return `payload of ${message.length} bytes is not a TLS handshake signature input`
+  if (!versions.tls12) return 'a TLS 1.2 ServerKeyExchange input for a vhost with TLS 1.2 off'
   if (!TLS12_SIGNATURE_SCHEMES.has(scheme)) return `scheme ${hex(scheme)} is not one titus signs a TLS 1.2 ServerKeyExchange with`
   // No bytes are both: a ServerECDHParams is at most 101 bytes, a ServerDHParams with a 2048-bit prime over 500.
   const params = message.subarray(RANDOMS_LENGTH)

@@ -190,7 +190,7 @@ export class Supervisor {
       }
       this.keysPending.set(generation.id, taken)
       ks.once('exit', onExit)
-      ks.send({ t: 'keys', generation: generation.id, keys: generation.vhosts.map(v => ({ vhost: v.config.id, pem: v.keyPem })) } satisfies ToKeyserver)
+      ks.send({ t: 'keys', generation: generation.id, keys: generation.vhosts.map(v => ({ vhost: v.config.id, pem: v.keyPem, versions: { tls12: v.config.tls12, tls13: v.config.tls13 } })) } satisfies ToKeyserver)
     })
   }
 
