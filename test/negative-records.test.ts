@@ -158,6 +158,12 @@ t.test('ClientHello contents', async t => {
 
   t.test('the well-formed ClientHello these are made from gets a ServerHello', t => expectServerHello(t, handshakeRecord(clientHello())))
 
+  t.test('a server_name of 256 bytes (no DNS name is that long): unrecognized_name, and titus still serves', t =>
+    expectAlert(t, handshakeRecord(clientHello({ extensions: [ext.serverName('a'.repeat(256)), versions, groups, sigalgs, keyShare] })), ALERT.unrecognizedName))
+
+  t.test('a server_name of 255 bytes is fine', t =>
+    expectServerHello(t, handshakeRecord(clientHello({ extensions: [ext.serverName('a'.repeat(255)), versions, groups, sigalgs, keyShare] }))))
+
   t.test('a duplicate extension: illegal_parameter', t =>
     expectAlert(t, handshakeRecord(clientHello({ extensions: [versions, groups, sigalgs, groups, keyShare] })), ALERT.illegalParameter))
 

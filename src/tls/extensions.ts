@@ -62,6 +62,8 @@ function parseServerName(r: Reader): string | undefined {
     const name = list.vector(2, 1)
     if (nameType !== 0) continue // only host_name is defined; skip others
     if (hostName !== undefined) throw new TlsAlert('illegal_parameter', 'more than one host_name in server_name')
+    // A DNS name has at most 255 bytes: a longer one can name no vhost (and no IPC message carries it).
+    if (name.length > 255) throw new TlsAlert('unrecognized_name', `server_name of ${name.length} bytes`)
     // RFC 6066 §3: ASCII host name without a trailing dot.
     for (const byte of name) {
       if (byte <= 0x20 || byte >= 0x7f) throw new TlsAlert('decode_error', 'server_name is not an ASCII host name')

@@ -100,6 +100,7 @@ export const ALERT = {
   inappropriateFallback: 86,
   noRenegotiation: 100,
   missingExtension: 109,
+  unrecognizedName: 112,
   noApplicationProtocol: 120,
 } as const
 
