@@ -189,8 +189,8 @@ const FFDHE_PRIMES: Record<'ffdhe2048' | 'ffdhe3072' | 'ffdhe4096', { hex: strin
   ffdhe4096: { hex: FFDHE4096_PRIME_HEX, exponentBytes: 48 },
 }
 // One DH object per prime, created on first use: createDiffieHellman costs ~0.6 s on Bun. Reuse is safe
-// because every handshake installs a fresh private key (setPrivateKey) before generateKeys(), and the
-// object is used synchronously from key generation to secret computation of that share.
+// although handshakes interleave (a TLS 1.2 ClientKeyExchange comes a round trip after our share, and a pooled
+// process runs many handshakes): each call that needs a private key installs its own with setPrivateKey first.
 const dhObjects = new Map<string, DiffieHellman>()
 
 function leftPad(value: Buffer, length: number): Buffer {
