@@ -189,6 +189,18 @@ t.test('start-up refuses a certificate file that also holds the private key, nam
   t.equal(r.stderr, `titus: ${conf}:4: cert: ${join(dir, 'combined.pem')}: certificate file contains a PRIVATE KEY block; keep the key in its own file\n`)
 })
 
+t.test('transparent other than no: --check-config shows it, starting refuses it, naming file, line and option', { skip: !existsSync(BUNDLE) && 'dist/titus.js not built' }, async t => {
+  const dir = t.testdir({})
+  const conf = join(dir, 'titus.conf')
+  writeFileSync(conf, withCredentials(FIXTURE_KEY, FIXTURE_CERT, 'transparent backend-only\n').replace('port 1', 'listen 127.0.0.1:0'))
+  const check = spawnSync(process.execPath, [BUNDLE, '--check-config', '--config', conf], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(check.status, 0, check.stderr)
+  t.match(check.stdout, /^transparent\s+backend-only$/m)
+  const r = spawnSync(process.execPath, [BUNDLE, '--config', conf], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(r.status, EXIT_CONFIG, r.stderr)
+  t.equal(r.stderr, `titus: ${conf}:8: transparent: backend-only is not supported yet (IP_TRANSPARENT is planned through titus-launcher); only no runs\n`)
+})
+
 t.test('a key no TLS 1.2 suite fits: a warning while TLS 1.3 is on, an error without it', { skip: !existsSync(BUNDLE) && 'dist/titus.js not built' }, async t => {
   const dir = t.testdir({})
   const conf = join(dir, 'titus.conf')

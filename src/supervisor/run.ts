@@ -56,6 +56,11 @@ export async function runTitus(entries: readonly CommandLineEntry[], opts: { che
   try {
     loaded = load(configEntries)
     if (!opts.checkOnly && loaded.config.listen.length === 0) throw new ConfigError('<command line>', 0, 'listen', 'no listen address or port configured')
+    if (!opts.checkOnly && loaded.config.transparent !== 'no') {
+      // Accepted in configurations (titus 0.4 has it) but not served yet: starting would forward wrongly.
+      const at = loaded.config.locations.transparent ?? { file: '<configuration>', line: 0 }
+      throw new ConfigError(at.file, at.line, 'transparent', `${loaded.config.transparent} is not supported yet (IP_TRANSPARENT is planned through titus-launcher); only no runs`)
+    }
     plan = planSandbox(loaded.config)
   } catch (err) {
     if (err instanceof ConfigError || err instanceof CredentialError || err instanceof SandboxError) {
