@@ -1,6 +1,7 @@
 // Key exchange groups: `ecdhcurve` and `dhgroup` values → IANA NamedGroup code points and the
 // finite-field parameters for TLS 1.2 DHE; including PKCS#3 DH parameter files (openssl dhparam).
 import { Buffer } from 'node:buffer'
+import { bitLength, checkDhParameters } from '../crypto/provider.js'
 import type { DhParams } from './types.js'
 
 const CURVES: ReadonlyMap<string, number> = new Map([
@@ -123,10 +124,6 @@ function readPositiveInteger(der: Uint8Array, pos: number): { value: Uint8Array;
   return { value: der.slice(first, end), next: end }
 }
 
-function bitLength(n: Uint8Array): number {
-  return n[0] === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]!))
-}
-
 // PKCS#3 "BEGIN DH PARAMETERS": SEQUENCE { prime INTEGER, base INTEGER, privateValueLength INTEGER OPTIONAL }.
 export function parseDhParamsPem(pem: string, file: string): DhParams {
   if (pem.includes('-----BEGIN X9.42 DH PARAMETERS-----')) throw new Error('X9.42 DH parameters are not supported; generate PKCS#3 ones with openssl dhparam')
@@ -141,8 +138,7 @@ export function parseDhParamsPem(pem: string, file: string): DhParams {
   if (bits < MIN_DH_BITS) throw new Error(`the prime has ${bits} bits; at least ${MIN_DH_BITS} are required`)
   // The keyserver signs no larger ServerDHParams (src/keyserver/policy.ts).
   if (bits > MAX_DH_BITS) throw new Error(`the prime has ${bits} bits; at most ${MAX_DH_BITS} are supported`)
-  if ((p.value[p.value.length - 1]! & 1) === 0) throw new Error('the prime is even')
-  if (bitLength(g.value) < 2 || bitLength(g.value) >= bits) throw new Error('the generator is out of range')
-  if (g.value.length > 4) throw new Error('the generator is longer than 4 bytes (openssl dhparam makes 2 or 5)')
+  // The rest of what the engine and the keyserver require of DH parameters (an odd prime, a generator of 2 to 2^32-1).
+  checkDhParameters({ p: p.value, g: g.value })
   return { kind: 'pem', file, p: p.value, g: g.value }
 }

@@ -207,7 +207,8 @@ export interface DhParameters {
   readonly g: Uint8Array
 }
 
-function bitLength(n: Uint8Array): number {
+/** Bits of a big-endian unsigned integer; 0 for an empty one or one with a leading zero byte. */
+export function bitLength(n: Uint8Array): number {
   return n.length === 0 || n[0] === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]))
 }
 
