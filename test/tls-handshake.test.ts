@@ -498,3 +498,18 @@ t.test('rejected 0-RTT is skipped (RFC 8446 §4.2.10)', async t => {
   const tooLarge = await helloRetry(earlyDataOffer(), secondHello(), [earlyRecord(2 ** 14 + 257)])
   t.same(tooLarge.alertsSent, ['record_overflow'], 'a record longer than any TLS 1.3 ciphertext: record_overflow')
 })
+
+t.test('a connection that fails mid-handshake zeroes the secrets its handshake still held', async t => {
+  const client = new HandMadeClient13()
+  const server = new EngineUnderTest(p256Options, bytes => client.receive(bytes))
+  await server.feed(client.helloRecord)
+  t.ok(client.serverFinished, "the server's flight arrived")
+  // What the TLS 1.3 handshake keeps while it waits for the client's Finished (private fields, read for this test).
+  const held = server.engine as unknown as { handshake: Record<'expectedClientFinished' | 'clientTrafficSecret' | 'serverTrafficSecret', Buffer> }
+  const secrets = [held.handshake.expectedClientFinished, held.handshake.clientTrafficSecret, held.handshake.serverTrafficSecret]
+  t.ok(secrets.every(s => s.some(b => b !== 0)), 'held, and not zero, before the failure')
+  // A record sealed under no key the server knows: bad_record_mac, and the connection fails.
+  await server.feed(record(CONTENT_TYPE.applicationData, Buffer.alloc(40, 7)))
+  t.same(server.alertsSent, ['bad_record_mac'])
+  t.ok(secrets.every(s => s.every(b => b === 0)), 'all zero after it')
+})

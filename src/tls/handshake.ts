@@ -92,6 +92,8 @@ export interface ServerHandshake {
   receiveChangeCipherSpec(): boolean
   /** Sends a KeyUpdate and switches our write key (only after the handshake; TLS 1.3 only). */
   sendKeyUpdate(updateRequested: boolean): void
+  /** The connection failed: zero every secret still held, as nothing will use them again. */
+  abandon(): void
 }
 
 /** Picks the first of `preferred` that is also in `offered`; `preferred` order unless honoring the client's. */

@@ -344,6 +344,11 @@ export class Tls12ServerHandshake implements ServerHandshake {
   sendKeyUpdate(): void {
     throw new Error('TLS 1.2 has no KeyUpdate')
   }
+
+  abandon(): void {
+    this.masterSecret?.fill(0)
+    this.expectedClientFinished?.fill(0)
+  }
 }
 
 /** The name we report for configured DH parameters: the RFC 7919 group if the prime is one, else its size. */

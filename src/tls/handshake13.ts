@@ -213,36 +213,40 @@ export class Tls13ServerHandshake implements ServerHandshake {
     const hashName = this.suite.hash
     const secrets = this.schedule.handshakeSecrets(sharedSecret, this.transcript.hash(hashName))
     sharedSecret.fill(0)
-    records.setWriteProtection(this.protection(secrets.serverHandshakeTrafficSecret))
-    records.setReadProtection(this.protection(secrets.clientHandshakeTrafficSecret))
-    // We never accept 0-RTT: the client's early data is undecryptable and gets skipped.
-    if (ext.earlyData) records.skipEarlyData()
+    // Zeroed however this ends: the signature may fail, and nothing needs them after the flight.
+    try {
+      records.setWriteProtection(this.protection(secrets.serverHandshakeTrafficSecret))
+      records.setReadProtection(this.protection(secrets.clientHandshakeTrafficSecret))
+      // We never accept 0-RTT: the client's early data is undecryptable and gets skipped.
+      if (ext.earlyData) records.skipEarlyData()
 
-    const flight: Buffer[] = []
-    const send = (message: Buffer): void => {
-      flight.push(message)
-      this.transcript.add(message)
-    }
-    const recordSizeLimit = ext.recordSizeLimit !== undefined ? OUR_RECORD_SIZE_LIMIT : undefined
-    send(encryptedExtensions({ serverNameAcknowledged: ext.serverName !== undefined, alpn, recordSizeLimit }))
-    send(certificate13(this.credential.chain))
-    const signed = Buffer.concat([Buffer.alloc(64, 0x20), CERTIFICATE_VERIFY_CONTEXT, this.transcript.hash(hashName)])
-    send(certificateVerify(scheme, await signWith(this.credential, scheme, signed)))
-    send(finished(finishedVerifyData(hashName, secrets.serverHandshakeTrafficSecret, this.transcript.hash(hashName))))
-    records.write(ContentType.handshake, Buffer.concat(flight))
+      const flight: Buffer[] = []
+      const send = (message: Buffer): void => {
+        flight.push(message)
+        this.transcript.add(message)
+      }
+      const recordSizeLimit = ext.recordSizeLimit !== undefined ? OUR_RECORD_SIZE_LIMIT : undefined
+      send(encryptedExtensions({ serverNameAcknowledged: ext.serverName !== undefined, alpn, recordSizeLimit }))
+      send(certificate13(this.credential.chain))
+      const signed = Buffer.concat([Buffer.alloc(64, 0x20), CERTIFICATE_VERIFY_CONTEXT, this.transcript.hash(hashName)])
+      send(certificateVerify(scheme, await signWith(this.credential, scheme, signed)))
+      send(finished(finishedVerifyData(hashName, secrets.serverHandshakeTrafficSecret, this.transcript.hash(hashName))))
+      records.write(ContentType.handshake, Buffer.concat(flight))
 
-    const transcriptHash = this.transcript.hash(hashName)
-    const application = this.schedule.applicationSecrets(secrets.handshakeSecret, transcriptHash)
-    this.expectedClientFinished = finishedVerifyData(hashName, secrets.clientHandshakeTrafficSecret, transcriptHash)
-    records.setWriteProtection(this.protection(application.serverApplicationTrafficSecret))
-    this.serverTrafficSecret = application.serverApplicationTrafficSecret
-    this.clientTrafficSecret = application.clientApplicationTrafficSecret
-    for (const secret of [secrets.handshakeSecret, secrets.serverHandshakeTrafficSecret, secrets.clientHandshakeTrafficSecret]) {
-      secret.fill(0)
+      const transcriptHash = this.transcript.hash(hashName)
+      const application = this.schedule.applicationSecrets(secrets.handshakeSecret, transcriptHash)
+      this.expectedClientFinished = finishedVerifyData(hashName, secrets.clientHandshakeTrafficSecret, transcriptHash)
+      records.setWriteProtection(this.protection(application.serverApplicationTrafficSecret))
+      this.serverTrafficSecret = application.serverApplicationTrafficSecret
+      this.clientTrafficSecret = application.clientApplicationTrafficSecret
+      // Kept for exporters and resumption once they exist; zeroed now as nothing uses them yet.
+      application.masterSecret.fill(0)
+      application.exporterMasterSecret.fill(0)
+    } finally {
+      for (const secret of [secrets.handshakeSecret, secrets.serverHandshakeTrafficSecret, secrets.clientHandshakeTrafficSecret]) {
+        secret.fill(0)
+      }
     }
-    // Kept for exporters and resumption once they exist; zeroed now as nothing uses them yet.
-    application.masterSecret.fill(0)
-    application.exporterMasterSecret.fill(0)
 
     this.pendingInfo = {
       version: 'TLSv1.3',
@@ -289,6 +293,12 @@ export class Tls13ServerHandshake implements ServerHandshake {
     this.serverTrafficSecret!.fill(0)
     this.serverTrafficSecret = next
     this.host.records.setWriteProtection(this.protection(next))
+  }
+
+  abandon(): void {
+    this.expectedClientFinished?.fill(0)
+    this.clientTrafficSecret?.fill(0)
+    this.serverTrafficSecret?.fill(0)
   }
 
   private protection(trafficSecret: Buffer): RecordProtection {

@@ -225,6 +225,7 @@ export class TlsServer implements HandshakeHost {
       // The write side itself failed (e.g. sequence exhausted): nothing more can be said.
     }
     this.failed = true
+    this.handshake?.abandon()
     this.emit({ type: 'error', message: alert.message })
   }
 
