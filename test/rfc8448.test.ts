@@ -4,7 +4,7 @@
 // record protection. The bytes come from the trace text itself, parsed at test time: no hand-copied constants.
 import t, { type Test } from 'tap'
 import { createECDH, createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Reader } from '../src/tls/codec.js'
 import { CipherSuite, ContentType, HandshakeType, NamedGroup, TLS13_SUITES, type Tls13SuiteSpec } from '../src/tls/constants.js'
@@ -17,7 +17,9 @@ const TRACE_FILE = process.env.RFC8448_TRACES ?? fileURLToPath(new URL('../../sh
 
 // Every RFC page ends in a footer and starts with a header; drop both so a hex block that crosses a page
 // stays one block.
-const traceLines = readFileSync(TRACE_FILE, 'latin1')
+// A checkout without shared/ beside it (CI always has it) skips these tests, saying where it looked.
+const traceMissing = !existsSync(TRACE_FILE) && `no trace text at ${TRACE_FILE} (shared/ lies beside the repository; or set RFC8448_TRACES)`
+const traceLines = (traceMissing ? '' : readFileSync(TRACE_FILE, 'latin1'))
   .split(/\r?\n/)
   .filter(line => !/^(\f|Thomson\s+Expires|Internet-Draft\s+TLS 1\.3 Traces)/.test(line))
 
@@ -239,7 +241,7 @@ function checkHandshake(t: Test, spec: HandshakeTrace): void {
   t.equal(hex(opened?.content ?? Buffer.alloc(0)), hex(clientFinished), 'the intact record still opens at the same sequence number')
 }
 
-t.test('RFC 8448 §3 Simple 1-RTT Handshake', async t => {
+t.test('RFC 8448 §3 Simple 1-RTT Handshake', { skip: traceMissing }, async t => {
   const trace = new Trace('3.  Simple 1-RTT Handshake')
 
   t.test('X25519 key exchange', async t => {
@@ -295,7 +297,7 @@ t.test('RFC 8448 §3 Simple 1-RTT Handshake', async t => {
   })
 })
 
-t.test('RFC 8448 §5 HelloRetryRequest', async t => {
+t.test('RFC 8448 §5 HelloRetryRequest', { skip: traceMissing }, async t => {
   const trace = new Trace('5.  HelloRetryRequest')
   const clientHello1 = trace.get('{client}  construct a ClientHello handshake message', 'ClientHello', 0)
   const helloRetryRequest = trace.get('{server}  construct a ServerHello handshake message', 'ServerHello', 0)
